@@ -1,0 +1,1 @@
+"""The Hydra config tree, shipped in the wheel as genlab.conf."""

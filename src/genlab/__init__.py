@@ -1,0 +1,17 @@
+"""genlab: pluggable generative models on PyTorch Lightning and Hydra.
+
+    import genlab
+    model = genlab.load("outputs/.../checkpoints/last.ckpt")
+    images = model.generate(16, generator=0)   # (16, C, H, W) in [-1, 1]
+"""
+
+from importlib import metadata
+
+try:
+    __version__ = metadata.version("genlab")
+except metadata.PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = "0+unknown"
+
+from genlab.load import load  # noqa: E402
+
+__all__ = ["__version__", "load"]

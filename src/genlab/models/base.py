@@ -1,0 +1,68 @@
+"""What every genlab model shares: the `generate` contract, checkpoint metadata, and step counting."""
+
+from __future__ import annotations
+
+import torch
+from pytorch_lightning import LightningModule
+
+from genlab.errors import ConfigError
+
+CHECKPOINT_FORMAT = 1
+
+
+def as_generator(generator: torch.Generator | int | None) -> torch.Generator | None:
+    """Accept a torch.Generator, an int seed or None (use the global RNG)."""
+    if generator is None or isinstance(generator, torch.Generator):
+        return generator
+    if isinstance(generator, int):
+        return torch.Generator().manual_seed(generator)
+    raise TypeError(f"generator must be a torch.Generator, an int seed or None, not {type(generator).__name__}")
+
+
+class GenerativeModel(LightningModule):
+    """Base class of every family.
+
+    Contract: `generate(n, condition=None, generator=None)` returns (n, C, H, W) in [-1, 1]; the same seed
+    gives the same images on any device, because noise is drawn on the CPU and then moved.
+    One training step consumes one batch and counts once in `global_step`, whatever the number of
+    optimizer updates inside it (see `step_uncounted`).
+    """
+
+    conditional = False  # True for families that use `condition`
+
+    def __init__(self, image_size: int, channels: int):
+        super().__init__()
+        if not isinstance(channels, int) or channels < 1:
+            raise ConfigError(f"model.channels={channels!r} must be a positive integer")
+        self.image_size, self.channels = image_size, channels
+
+    # ---- the shared interface --------------------------------------------------------------------
+    @torch.no_grad()
+    def generate(self, n: int, condition=None, generator: torch.Generator | int | None = None) -> torch.Tensor:
+        raise NotImplementedError
+
+    def randn(self, *shape: int, generator: torch.Generator | int | None = None) -> torch.Tensor:
+        """Standard normal noise drawn on the CPU (device-independent for a given seed), then moved."""
+        return torch.randn(*shape, generator=as_generator(generator)).to(self.device)
+
+    def check_num_samples(self, n: int) -> None:
+        if not isinstance(n, int) or n < 1:
+            raise ConfigError(f"num_samples={n!r} must be a positive integer")
+
+    # ---- training mechanics ----------------------------------------------------------------------
+    def step_uncounted(self, optimizer) -> None:
+        """Step an optimizer without advancing `global_step`.
+
+        In manual optimisation Lightning counts every `LightningOptimizer.step()`; genlab counts batches, so
+        auxiliary updates (a GAN's discriminator) go through the strategy directly. Precision plugins and
+        `on_before_optimizer_step` hooks still run.
+        """
+        raw = getattr(optimizer, "optimizer", optimizer)
+        self.trainer.strategy.optimizer_step(raw, closure=lambda: None)
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        from genlab import __version__
+
+        cls = type(self)
+        checkpoint["genlab"] = {"format_version": CHECKPOINT_FORMAT, "version": __version__,
+                                "class": f"{cls.__module__}.{cls.__qualname__}"}

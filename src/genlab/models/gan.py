@@ -1,0 +1,209 @@
+"""GAN family: DCGAN-style networks with a choice of loss, spectral norm, R1, DiffAugment, TTUR and EMA.
+
+One training step = one batch = `n_dis` discriminator updates (on that batch) + one generator update;
+`global_step` counts generator updates only. The EMA generator is an explicit frozen copy of the
+generator (never of the discriminator), updated after every generator step, and used by `generate`.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import torch
+import torch.nn.functional as F
+from hydra.utils import instantiate
+
+from genlab.errors import ConfigError
+from genlab.models.base import GenerativeModel
+from genlab.nets.dcgan import Discriminator, Generator
+from genlab.nets.diffaugment import check_policy, diff_augment
+
+LOSSES = ("nonsaturating", "hinge", "wgan_gp")
+ADAM = {"_target_": "torch.optim.Adam", "lr": 2e-4, "betas": [0.5, 0.999]}
+
+
+def check_optimizer(name: str, cfg: dict) -> dict:
+    if not isinstance(cfg, dict) or "_target_" not in cfg:
+        raise ConfigError(f"model.{name} must be a mapping with a _target_ such as torch.optim.Adam")
+    lr = cfg.get("lr")
+    if lr is not None and not (isinstance(lr, (int, float)) and lr > 0):
+        raise ConfigError(f"model.{name}.lr={lr!r} must be a positive number")
+    return dict(cfg)
+
+
+def warmup_decay(warmup_steps: int, decay: str, total_steps: int | None):
+    """Learning-rate factor per step: linear warm-up, then constant, linear or cosine decay to zero."""
+    if decay not in ("none", "linear", "cosine"):
+        raise ConfigError(f"model.lr_decay={decay!r} is not known; use 'none', 'linear' or 'cosine'")
+
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / warmup_steps
+        if decay == "none" or not total_steps or total_steps <= warmup_steps:
+            return 1.0
+        t = min(1.0, (step - warmup_steps) / (total_steps - warmup_steps))
+        return 1.0 - t if decay == "linear" else 0.5 * (1.0 + math.cos(math.pi * t))
+
+    return factor
+
+
+class GAN(GenerativeModel):
+    """An unconditional GAN.
+
+    Args:
+        image_size, channels: set by the data config.
+        latent_dim: size of z. g_width / d_width: channels of the full-resolution layer (doubling per halving).
+        g_norm / d_norm: "batch" or "none". spectral_norm: spectral normalisation in the discriminator.
+        loss: "nonsaturating" (the DCGAN paper's BCE), "hinge" or "wgan_gp" (gp_weight for its penalty).
+        n_dis: discriminator updates per generator update. r1_gamma: R1 penalty weight (0 = off).
+        diffaugment: DiffAugment policy, e.g. "color,translation,cutout" ("" = off).
+        optim_g / optim_d: optimizer configs with a `_target_` (separate learning rates give TTUR).
+        warmup_steps / lr_decay: learning-rate schedule shared by both optimizers.
+        ema_decay: EMA of the generator (0 = off, generate uses the raw generator). ema_start: steps before
+            averaging starts (the copy tracks the generator exactly until then).
+        truncation: if set, `generate` resamples latent entries whose magnitude exceeds it.
+    """
+
+    def __init__(self, image_size: int = 32, channels: int = 3, latent_dim: int = 128, g_width: int = 64,
+                 d_width: int = 64, g_norm: str = "batch", d_norm: str = "none", spectral_norm: bool = True,
+                 loss: str = "hinge", n_dis: int = 1, r1_gamma: float = 0.0, gp_weight: float = 10.0,
+                 diffaugment: str = "", optim_g: dict | None = None, optim_d: dict | None = None,
+                 warmup_steps: int = 0, lr_decay: str = "none", ema_decay: float = 0.999, ema_start: int = 0,
+                 truncation: float | None = None):
+        super().__init__(image_size, channels)
+        if loss not in LOSSES:
+            raise ConfigError(f"model.loss={loss!r} is not known; use one of {list(LOSSES)}")
+        if not isinstance(n_dis, int) or n_dis < 1:
+            raise ConfigError(f"model.n_dis={n_dis!r} must be a positive integer")
+        if not 0.0 <= ema_decay < 1.0:
+            raise ConfigError(f"model.ema_decay={ema_decay!r} must be in [0, 1)")
+        if truncation is not None and truncation <= 0:
+            raise ConfigError(f"model.truncation={truncation!r} must be positive or null")
+        check_policy(diffaugment)
+        optim_g = check_optimizer("optim_g", optim_g or ADAM)
+        optim_d = check_optimizer("optim_d", optim_d or ADAM)
+        warmup_decay(warmup_steps, lr_decay, None)
+        self.save_hyperparameters()
+        self.automatic_optimization = False
+
+        self.generator = Generator(latent_dim, channels, image_size, g_width, g_norm)
+        self.discriminator = Discriminator(channels, image_size, d_width, d_norm, spectral_norm)
+        self.generator_ema = copy.deepcopy(self.generator).requires_grad_(False).eval()
+
+    # ---- sampling ----------------------------------------------------------------------------------
+    def sample_z(self, n: int, generator=None, truncation: float | None = None) -> torch.Tensor:
+        z = torch.randn(n, self.hparams.latent_dim, generator=generator)
+        if truncation is not None:
+            for _ in range(100):  # resample the tails; a handful of rounds suffice
+                out = z.abs() > truncation
+                if not out.any():
+                    break
+                z[out] = torch.randn(int(out.sum()), generator=generator)
+            z = z.clamp(-truncation, truncation)
+        return z.to(self.device)
+
+    @torch.no_grad()
+    def generate(self, n: int, condition=None, generator=None, truncation: float | None = None) -> torch.Tensor:
+        """n images (n, C, H, W) in [-1, 1] from the EMA generator. `condition` is ignored (unconditional)."""
+        from genlab.models.base import as_generator
+
+        self.check_num_samples(n)
+        net = self.generator_ema if self.hparams.ema_decay > 0 else self.generator
+        was_training = net.training
+        net.eval()
+        z = self.sample_z(n, as_generator(generator), truncation or self.hparams.truncation)
+        images = net(z).clamp(-1, 1)
+        net.train(was_training)
+        return images
+
+    # ---- losses ------------------------------------------------------------------------------------
+    def _d_input(self, x: torch.Tensor) -> torch.Tensor:
+        return diff_augment(x, self.hparams.diffaugment) if self.hparams.diffaugment else x
+
+    def discriminator_loss(self, real: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor, dict]:
+        loss_kind = self.hparams.loss
+        r1 = self.hparams.r1_gamma > 0
+        real = real.detach().requires_grad_(r1)
+        d_real = self.discriminator(self._d_input(real))
+        d_fake = self.discriminator(self._d_input(fake))
+        if loss_kind == "nonsaturating":
+            loss = F.softplus(-d_real).mean() + F.softplus(d_fake).mean()
+        elif loss_kind == "hinge":
+            loss = F.relu(1 - d_real).mean() + F.relu(1 + d_fake).mean()
+        else:
+            loss = d_fake.mean() - d_real.mean() + self.hparams.gp_weight * self.gradient_penalty(real, fake)
+        logs = {"d_real": d_real.mean().detach(), "d_fake": d_fake.mean().detach()}
+        if r1:
+            (grad,) = torch.autograd.grad(d_real.sum(), real, create_graph=True)
+            penalty = grad.pow(2).flatten(1).sum(1).mean()
+            loss = loss + 0.5 * self.hparams.r1_gamma * penalty
+            logs["r1"] = penalty.detach()
+        return loss, logs
+
+    def gradient_penalty(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+        alpha = torch.rand(real.shape[0], 1, 1, 1, device=real.device)
+        mixed = (alpha * real.detach() + (1 - alpha) * fake.detach()).requires_grad_(True)
+        (grad,) = torch.autograd.grad(self.discriminator(self._d_input(mixed)).sum(), mixed, create_graph=True)
+        return (grad.flatten(1).norm(dim=1) - 1).pow(2).mean()
+
+    def generator_loss(self, fake: torch.Tensor) -> torch.Tensor:
+        d_fake = self.discriminator(self._d_input(fake))
+        if self.hparams.loss == "nonsaturating":
+            return F.softplus(-d_fake).mean()
+        return -d_fake.mean()
+
+    # ---- training ----------------------------------------------------------------------------------
+    def training_step(self, batch: dict, batch_idx: int) -> None:
+        real = batch["image"]
+        n = real.shape[0]
+        opt_g, opt_d = self.optimizers()
+
+        for _ in range(self.hparams.n_dis):
+            with torch.no_grad():
+                fake = self.generator(self.sample_z(n))
+            d_loss, d_logs = self.discriminator_loss(real, fake)
+            opt_d.zero_grad(set_to_none=True)
+            self.manual_backward(d_loss)
+            self.step_uncounted(opt_d)
+
+        self.discriminator.requires_grad_(False)  # no D gradients are needed for the generator update
+        g_loss = self.generator_loss(self.generator(self.sample_z(n)))
+        opt_g.zero_grad(set_to_none=True)
+        self.manual_backward(g_loss)
+        opt_g.step()  # the one counted optimizer step of this batch
+        self.discriminator.requires_grad_(True)
+        self.update_ema()
+        schedulers = self.lr_schedulers()
+        for scheduler in schedulers if isinstance(schedulers, list) else [schedulers] if schedulers else []:
+            scheduler.step()
+
+        self.log_dict({"train/d_loss": d_loss.detach(), "train/g_loss": g_loss.detach(),
+                       **{f"train/{k}": v for k, v in d_logs.items()}}, prog_bar=False, batch_size=n)
+        self.log("loss_d", d_loss.detach(), prog_bar=True, logger=False, batch_size=n)
+        self.log("loss_g", g_loss.detach(), prog_bar=True, logger=False, batch_size=n)
+
+    @torch.no_grad()
+    def update_ema(self) -> None:
+        decay = self.hparams.ema_decay if self.global_step > self.hparams.ema_start else 0.0
+        for ema_p, p in zip(self.generator_ema.parameters(), self.generator.parameters()):
+            ema_p.lerp_(p.detach(), 1.0 - decay)
+        for ema_b, b in zip(self.generator_ema.buffers(), self.generator.buffers()):
+            ema_b.copy_(b)
+
+    def validation_step(self, batch: dict, batch_idx: int) -> None:
+        real = batch["image"]
+        fake = self.generate(real.shape[0])
+        self.log_dict({"val/d_real": self.discriminator(real).mean(),
+                       "val/d_fake": self.discriminator(fake).mean()}, batch_size=real.shape[0])
+
+    def configure_optimizers(self):
+        hp = self.hparams
+        opt_g = instantiate(hp.optim_g, params=self.generator.parameters())
+        opt_d = instantiate(hp.optim_d, params=self.discriminator.parameters())
+        if hp.warmup_steps == 0 and hp.lr_decay == "none":
+            return [opt_g, opt_d]
+        total = self.trainer.max_steps if self.trainer.max_steps and self.trainer.max_steps > 0 else None
+        factor = warmup_decay(hp.warmup_steps, hp.lr_decay, total)
+        schedulers = [torch.optim.lr_scheduler.LambdaLR(o, factor) for o in (opt_g, opt_d)]
+        return [opt_g, opt_d], schedulers

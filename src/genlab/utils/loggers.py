@@ -1,0 +1,47 @@
+"""Logger factories that behave on machines without accounts or network."""
+
+from __future__ import annotations
+
+import netrc
+import os
+import socket
+from pathlib import Path
+
+from pytorch_lightning.loggers import WandbLogger
+
+
+def _wandb_credentials() -> bool:
+    if os.environ.get("WANDB_API_KEY"):
+        return True
+    try:
+        return netrc.netrc().authenticators("api.wandb.ai") is not None
+    except (FileNotFoundError, netrc.NetrcParseError, OSError):
+        return False
+
+
+def _reachable(host: str = "api.wandb.ai", port: int = 443, timeout: float = 2.0) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def wandb_mode(requested: str = "auto") -> str:
+    """"online" only with credentials and a reachable server; "offline" otherwise, so wandb never prompts
+    (no key) nor waits about 100 s on a dead network (key, no network). WANDB_MODE, if set, wins."""
+    if os.environ.get("WANDB_MODE"):
+        return os.environ["WANDB_MODE"]
+    if requested != "auto":
+        return requested
+    return "online" if _wandb_credentials() and _reachable() else "offline"
+
+
+def wandb_logger(save_dir: str, project: str = "genlab", name: str | None = None, mode: str = "auto",
+                 id: str | None = None, **kwargs) -> WandbLogger:
+    mode = wandb_mode(mode)
+    os.environ["WANDB_MODE"] = mode  # child processes (DDP ranks) make the same choice without probing
+    os.environ.setdefault("WANDB_SILENT", "true")
+    Path(save_dir).mkdir(parents=True, exist_ok=True)
+    return WandbLogger(save_dir=save_dir, project=project, name=name, offline=mode == "offline", id=id,
+                       **kwargs)
