@@ -42,17 +42,28 @@ def check_model_fits_data(model, datamodule) -> None:
                               f"default (${{data.{key}}}) or change data.{key}")
 
 
+def quiet_known_noise() -> None:
+    """Drop messages that say nothing about this run (a product tip, internal deprecations, the EMA copy
+    being in eval mode on purpose)."""
+    import logging
+    import warnings
+
+    warnings.filterwarnings("ignore", message=r".*module\(s\) in eval mode.*")
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
+    logging.getLogger("pytorch_lightning.utilities.rank_zero").addFilter(
+        lambda record: "litlogger" not in str(record.msg))
+
+
 def build(cfg: DictConfig):
     """Instantiate datamodule, model, callbacks, logger and trainer from a composed config."""
-    from hydra.utils import instantiate
+    from genlab.utils.config import make
 
-    datamodule = instantiate(cfg.data, _convert_="all")
-    model = instantiate(cfg.model, _convert_="all")
+    datamodule = make(cfg.data)
+    model = make(cfg.model)
     check_model_fits_data(model, datamodule)
-    callbacks = [instantiate(c, _convert_="all") for c in (cfg.get("callbacks") or {}).values()
-                 if c is not None and "_target_" in c]
-    logger = instantiate(cfg.logger, _convert_="all") if cfg.get("logger") and "_target_" in cfg.logger else False
-    trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=logger, _convert_="all")
+    callbacks = [make(c) for c in (cfg.get("callbacks") or {}).values() if c is not None and "_target_" in c]
+    logger = make(cfg.logger) if cfg.get("logger") and "_target_" in cfg.logger else False
+    trainer = make(cfg.trainer, callbacks=callbacks, logger=logger)
     return datamodule, model, trainer
 
 
@@ -63,6 +74,7 @@ def train(cfg: DictConfig) -> float | None:
 
     from genlab.utils.run_info import write_run_info
 
+    quiet_known_noise()
     out = Path(cfg.paths.output_dir)
     ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), out)
     seed_everything(cfg.seed, workers=True, verbose=False)

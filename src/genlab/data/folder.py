@@ -38,12 +38,12 @@ class Folder(Source):
         self.root = Path(root).expanduser()
         self.image_size, self.channels = image_size, channels
         if not self.root.is_dir():
-            raise DataUnavailableError(f"folder: data.source.root={self.root} is not a directory; "
+            raise DataUnavailableError(f"folder: data.root={self.root} is not a directory; "
                                        f"point it at a folder of images")
         files = sorted(p for p in self.root.rglob("*") if p.suffix.lower() in EXTENSIONS and p.is_file())
         if not files:
             raise DataUnavailableError(f"folder: no images ({', '.join(sorted(EXTENSIONS))}) under {self.root}; "
-                                       f"put images there or fix data.source.root")
+                                       f"put images there or fix data.root")
         good, bad = [], []
         for path in files:
             try:
@@ -53,7 +53,7 @@ class Folder(Source):
             except (UnidentifiedImageError, OSError, SyntaxError) as exc:
                 if not skip_corrupt:
                     raise CorruptDataError(f"folder: cannot read image {path} ({type(exc).__name__}: {exc}); "
-                                           f"remove it or set data.source.skip_corrupt=true") from None
+                                           f"remove it or set data.skip_corrupt=true") from None
                 bad.append(path)
         if bad:
             warnings.warn(f"folder: skipped {len(bad)} unreadable image(s) under {self.root}, "

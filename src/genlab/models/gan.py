@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from hydra.utils import instantiate
 
 from genlab.errors import ConfigError
-from genlab.models.base import GenerativeModel
+from genlab.models.base import GenerativeModel, as_generator
 from genlab.nets.dcgan import Discriminator, Generator
 from genlab.nets.diffaugment import check_policy, diff_augment
 
@@ -55,6 +55,7 @@ class GAN(GenerativeModel):
         image_size, channels: set by the data config.
         latent_dim: size of z. g_width / d_width: channels of the full-resolution layer (doubling per halving).
         g_norm / d_norm: "batch" or "none". spectral_norm: spectral normalisation in the discriminator.
+        minibatch_std: give the discriminator the spread of each group of 4 samples (against mode collapse).
         loss: "nonsaturating" (the DCGAN paper's BCE), "hinge" or "wgan_gp" (gp_weight for its penalty).
         n_dis: discriminator updates per generator update. r1_gamma: R1 penalty weight (0 = off).
         diffaugment: DiffAugment policy, e.g. "color,translation,cutout" ("" = off).
@@ -67,6 +68,7 @@ class GAN(GenerativeModel):
 
     def __init__(self, image_size: int = 32, channels: int = 3, latent_dim: int = 128, g_width: int = 64,
                  d_width: int = 64, g_norm: str = "batch", d_norm: str = "none", spectral_norm: bool = True,
+                 minibatch_std: bool = False,
                  loss: str = "hinge", n_dis: int = 1, r1_gamma: float = 0.0, gp_weight: float = 10.0,
                  diffaugment: str = "", optim_g: dict | None = None, optim_d: dict | None = None,
                  warmup_steps: int = 0, lr_decay: str = "none", ema_decay: float = 0.999, ema_start: int = 0,
@@ -88,7 +90,7 @@ class GAN(GenerativeModel):
         self.automatic_optimization = False
 
         self.generator = Generator(latent_dim, channels, image_size, g_width, g_norm)
-        self.discriminator = Discriminator(channels, image_size, d_width, d_norm, spectral_norm)
+        self.discriminator = Discriminator(channels, image_size, d_width, d_norm, spectral_norm, minibatch_std)
         self.generator_ema = copy.deepcopy(self.generator).requires_grad_(False).eval()
 
     # ---- sampling ----------------------------------------------------------------------------------
@@ -106,8 +108,6 @@ class GAN(GenerativeModel):
     @torch.no_grad()
     def generate(self, n: int, condition=None, generator=None, truncation: float | None = None) -> torch.Tensor:
         """n images (n, C, H, W) in [-1, 1] from the EMA generator. `condition` is ignored (unconditional)."""
-        from genlab.models.base import as_generator
-
         self.check_num_samples(n)
         net = self.generator_ema if self.hparams.ema_decay > 0 else self.generator
         was_training = net.training
@@ -159,16 +159,17 @@ class GAN(GenerativeModel):
         n = real.shape[0]
         opt_g, opt_d = self.optimizers()
 
-        for _ in range(self.hparams.n_dis):
-            with torch.no_grad():
+        for i in range(self.hparams.n_dis):
+            last = i == self.hparams.n_dis - 1
+            with torch.set_grad_enabled(last):  # the last batch of fakes also serves the generator update
                 fake = self.generator(self.sample_z(n))
-            d_loss, d_logs = self.discriminator_loss(real, fake)
+            d_loss, d_logs = self.discriminator_loss(real, fake.detach())
             opt_d.zero_grad(set_to_none=True)
             self.manual_backward(d_loss)
             self.step_uncounted(opt_d)
 
         self.discriminator.requires_grad_(False)  # no D gradients are needed for the generator update
-        g_loss = self.generator_loss(self.generator(self.sample_z(n)))
+        g_loss = self.generator_loss(fake)
         opt_g.zero_grad(set_to_none=True)
         self.manual_backward(g_loss)
         opt_g.step()  # the one counted optimizer step of this batch
@@ -185,7 +186,9 @@ class GAN(GenerativeModel):
 
     @torch.no_grad()
     def update_ema(self) -> None:
-        decay = self.hparams.ema_decay if self.global_step > self.hparams.ema_start else 0.0
+        step = self.global_step - self.hparams.ema_start
+        # warm-up (as in TensorFlow's ExponentialMovingAverage): early averages must not keep the random init
+        decay = min(self.hparams.ema_decay, (1 + step) / (10 + step)) if step > 0 else 0.0
         for ema_p, p in zip(self.generator_ema.parameters(), self.generator.parameters()):
             ema_p.lerp_(p.detach(), 1.0 - decay)
         for ema_b, b in zip(self.generator_ema.buffers(), self.generator.buffers()):

@@ -59,7 +59,7 @@ class Discriminator(nn.Module):
     """images -> one logit each (B,). `features` gives the penultimate activations, flattened."""
 
     def __init__(self, channels: int = 3, image_size: int = 32, width: int = 64, norm: str = "batch",
-                 spectral_norm: bool = False):
+                 spectral_norm: bool = False, minibatch_std: bool = False):
         super().__init__()
         base, k = base_and_doublings(image_size)
         wrap = _sn if spectral_norm else (lambda m: m)
@@ -70,14 +70,29 @@ class Discriminator(nn.Module):
                        nn.LeakyReLU(0.2, True)]
             c *= 2
         self.body = nn.Sequential(*layers)
-        self.head = wrap(nn.Conv2d(c, 1, base, 1, 0))
+        self.minibatch_std = minibatch_std
+        self.head = wrap(nn.Conv2d(c + int(minibatch_std), 1, base, 1, 0))
         self.apply(dcgan_init)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         return self.body(x).flatten(1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.body(x)).flatten()
+        h = self.body(x)
+        if self.minibatch_std:
+            h = torch.cat([h, batch_spread(h)], dim=1)
+        return self.head(h).flatten()
+
+
+def batch_spread(h: torch.Tensor, group: int = 4) -> torch.Tensor:
+    """Minibatch standard deviation (Karras et al., 2018) as one extra feature map: a batch of near-identical
+    fakes is then visible to the discriminator, which counters mode collapse."""
+    b, c, hh, ww = h.shape
+    g = next((k for k in range(min(group, b), 1, -1) if b % k == 0), 1)  # group size dividing the batch
+    if g == 1:
+        return torch.zeros(b, 1, hh, ww, dtype=h.dtype, device=h.device)
+    spread = h.view(g, -1, c, hh, ww).std(dim=0, unbiased=False).mean(dim=[1, 2, 3])  # one value per group
+    return spread.repeat(g).view(b, 1, 1, 1).expand(b, 1, hh, ww)
 
 
 def dcgan_init(m: nn.Module) -> None:
