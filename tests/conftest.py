@@ -41,7 +41,7 @@ def make_cfg(tmp_path):
         GlobalHydra.instance().clear()
         with initialize_config_module(config_module="genlab.conf", version_base="1.3"):
             extra = list(TINY) if tiny else []
-            if tiny and not any(o.startswith("data=") and o != "data=shapes" for o in overrides):
+            if tiny and not any(o.startswith(("data=", "experiment=")) and o != "data=shapes" for o in overrides):
                 extra += TINY_SHAPES
             out = output_dir or tmp_path / "run"
             return compose("train", overrides=[*extra, f"paths.output_dir={out}", *overrides],

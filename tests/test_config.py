@@ -54,13 +54,14 @@ def test_data_options(make_cfg, tmp_path, name):
 
 @pytest.mark.parametrize("name", options("trainer"))
 def test_trainer_options(make_cfg, name):
-    cfg = make_cfg([f"trainer={name}"])
+    cfg = make_cfg([f"trainer={name}"], tiny=False)
     if OmegaConf.select(cfg, "trainer.accelerator") == "gpu" and not torch.cuda.is_available():
         with pytest.raises(Exception, match="(?i)gpu|cuda"):
             make(cfg.trainer)
         return
     trainer = make(cfg.trainer, logger=False)
     assert isinstance(trainer, Trainer) and trainer.max_steps == cfg.trainer.max_steps
+    assert trainer.default_root_dir == cfg.paths.output_dir
 
 
 @pytest.mark.parametrize("name", options("logger"))
@@ -101,11 +102,15 @@ def test_hparams_search_sweeper_plugin_is_installed():
     assert hasattr(module, "OptunaSweeper")
 
 
-def test_paths_default_is_a_dated_folder(make_cfg):
-    from hydra import compose
+def test_paths_default_is_a_dated_folder():
+    import re
 
-    cfg = make_cfg()
-    assert cfg.paths.output_dir.endswith("run")
-    raw = OmegaConf.load(ROOT / "conf" / "paths" / "default.yaml")
-    assert "${now:" in raw.output_dir
-    assert compose  # the compose API is what tests and notebooks use
+    from hydra import compose, initialize_config_module
+    from hydra.core.global_hydra import GlobalHydra
+
+    GlobalHydra.instance().clear()
+    with initialize_config_module(config_module="genlab.conf", version_base="1.3"):
+        cfg = compose("train")
+    GlobalHydra.instance().clear()
+    assert re.fullmatch(r"outputs/\d{4}-\d{2}-\d{2}/\d{2}-\d{2}-\d{2}", cfg.paths.output_dir)
+    assert cfg.trainer.default_root_dir == cfg.paths.output_dir

@@ -39,12 +39,19 @@ def test_run_directory_checkpoint_and_resume(make_cfg, tmp_path):
 
     # resume: counters, both optimizers and EMA continue from the checkpoint
     train(make_cfg(["trainer.max_steps=9", "model.n_dis=2", "ckpt_path=last"]))
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["last.ckpt"]
     resumed = torch.load(out / "checkpoints" / "last.ckpt", weights_only=True)
     assert resumed["global_step"] == 9
     assert {int(s["step"]) for s in resumed["optimizer_states"][0]["state"].values()} == {9}
     assert {int(s["step"]) for s in resumed["optimizer_states"][1]["state"].values()} == {18}
     ema_key = next(k for k in resumed["state_dict"] if k.startswith("generator_ema."))
     assert not torch.equal(resumed["state_dict"][ema_key], ckpt["state_dict"][ema_key])
+    # the logger continues the same file: rows of both sessions are there
+    import csv
+
+    rows = list(csv.DictReader((out / "logs" / "metrics.csv").open()))
+    steps = {int(r["step"]) for r in rows if r.get("train/g_loss")}
+    assert {0, 5, 6, 8} <= steps
 
 
 def test_resume_without_checkpoint_is_an_error(make_cfg):

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import csv
 import netrc
 import os
 import socket
+import warnings
 from pathlib import Path
 
-from pytorch_lightning.loggers import WandbLogger
+from pytorch_lightning.loggers import CSVLogger, WandbLogger
 
 
 def _wandb_credentials() -> bool:
@@ -45,3 +47,25 @@ def wandb_logger(save_dir: str, project: str = "genlab", name: str | None = None
     Path(save_dir).mkdir(parents=True, exist_ok=True)
     return WandbLogger(save_dir=save_dir, project=project, name=name, offline=mode == "offline", id=id,
                        **kwargs)
+
+
+class ResumableCSVLogger(CSVLogger):
+    """CSVLogger that continues an existing metrics.csv on resume instead of deleting it.
+
+    Lightning's writer deletes metrics.csv when it finds one; this keeps the old rows and columns, so a
+    resumed run appends to the same file.
+    """
+
+    @property
+    def experiment(self):
+        if self._experiment is not None:
+            return self._experiment
+        path = os.path.join(self.log_dir, "metrics.csv")
+        old = Path(path).read_text() if os.path.isfile(path) else None
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*exists and is not empty.*")
+            writer = super().experiment
+        if old:
+            Path(path).write_text(old)
+            writer.metrics_keys = sorted(next(csv.reader(old.splitlines()), []))
+        return writer
