@@ -93,11 +93,11 @@ def train(cfg: DictConfig) -> float | None:
         grids = [c.last_path for c in trainer.callbacks if getattr(c, "last_path", None)]
         print(f"\nTrained {trainer.global_step} steps.")
         if ckpt is not None:
-            print(f"  checkpoint: {ckpt.last_model_path}")
+            print(f"  checkpoint: {Path(ckpt.last_model_path).resolve()}")
         if trainer.logger is not None and trainer.logger.log_dir:
-            print(f"  logs:       {trainer.logger.log_dir}")
+            print(f"  logs:       {Path(trainer.logger.log_dir).resolve()}")
         if grids:
-            print(f"  samples:    {grids[0]}")
+            print(f"  samples:    {Path(grids[0]).resolve()}")
 
     metric = cfg.get("optimized_metric")
     if metric:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 from pytorch_lightning.callbacks import ModelCheckpoint
 
 
@@ -19,6 +21,13 @@ class Checkpoint(ModelCheckpoint):
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("enable_version_counter", False)
         super().__init__(*args, **kwargs)
+
+    def on_train_batch_end(self, *args, **kwargs) -> None:
+        # Lightning warns that a manual-optimisation checkpoint holds the state after the step's updates:
+        # that is exactly what resuming needs, so the warning is noise here.
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*ModelCheckpoint with manual optimization.*")
+            super().on_train_batch_end(*args, **kwargs)
 
     @property
     def state_key(self) -> str:
