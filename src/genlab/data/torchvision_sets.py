@@ -9,6 +9,7 @@ import torch
 from torch.utils.data import Dataset
 
 from genlab.data.base import Source, SourceDataset, to_image_tensor
+from genlab.data.bundled import DIGIT_NAMES
 from genlab.errors import DataUnavailableError
 
 
@@ -69,6 +70,12 @@ class _ClassificationSource(TorchvisionSource):
         self.attribute_names = ["class"]
         self.attribute_values = {"class": self.class_names}
 
+    def _make(self, split: str, download: bool):
+        import torchvision.datasets
+
+        dataset_class = getattr(torchvision.datasets, type(self).__name__)  # same name as torchvision's
+        return dataset_class(str(self.root), download=download, **self.split_args[split])
+
     def _raw(self, ds, index: int):
         data = ds.data[index]
         return (data.numpy() if isinstance(data, torch.Tensor) else np.asarray(data)), ds.targets[index]
@@ -78,13 +85,8 @@ class MNIST(_ClassificationSource):
     name, folder, channels = "mnist", "MNIST/raw", 1
     expected_files = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte",
                       "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
-    class_names = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+    class_names = DIGIT_NAMES
     caption_format = "a handwritten digit {name}"
-
-    def _make(self, split, download):
-        from torchvision.datasets import MNIST as TV
-
-        return TV(str(self.root), download=download, **self.split_args[split])
 
 
 class FashionMNIST(_ClassificationSource):
@@ -94,22 +96,12 @@ class FashionMNIST(_ClassificationSource):
                    "ankle boot"]
     caption_format = "a photo of a {name}"
 
-    def _make(self, split, download):
-        from torchvision.datasets import FashionMNIST as TV
-
-        return TV(str(self.root), download=download, **self.split_args[split])
-
 
 class CIFAR10(_ClassificationSource):
     name, folder, channels = "cifar10", "cifar-10-batches-py", 3
     expected_files = ["data_batch_1", "...", "data_batch_5", "test_batch", "batches.meta"]
     class_names = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
     caption_format = "a photo of a {name}"
-
-    def _make(self, split, download):
-        from torchvision.datasets import CIFAR10 as TV
-
-        return TV(str(self.root), download=download, **self.split_args[split])
 
 
 class CelebA(TorchvisionSource):
