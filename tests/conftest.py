@@ -19,9 +19,10 @@ torch.set_num_threads(2)
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
 
-# Small networks and data for every test that trains.
+# Small networks and data for every test that trains. Model sizes apply to whichever settings a model has.
+TINY_MODEL = {"g_width": 8, "d_width": 8, "width": 8, "latent_dim": 16, "code_dim": 8, "codebook_size": 16,
+              "condition_dim": 16}
 TINY = [
-    "model.g_width=8", "model.d_width=8", "model.latent_dim=16",
     "data.batch_size=16", "data.num_workers=0",
     "trainer.accelerator=cpu", "trainer.limit_val_batches=1", "trainer.log_every_n_steps=1",
     "trainer.enable_model_summary=false", "callbacks.progress_bar=null",
@@ -44,8 +45,13 @@ def make_cfg(tmp_path):
             if tiny and not any(o.startswith(("data=", "experiment=")) and o != "data=shapes" for o in overrides):
                 extra += TINY_SHAPES
             out = output_dir or tmp_path / "run"
-            return compose("train", overrides=[*extra, f"paths.output_dir={out}", *overrides],
-                           return_hydra_config=False)
+            overrides = [*extra, f"paths.output_dir={out}", *overrides]
+            if tiny:
+                keys = compose("train", overrides=overrides).model
+                given = {o.split("=")[0] for o in overrides}
+                overrides = [f"model.{k}={v}" for k, v in TINY_MODEL.items()
+                             if k in keys and f"model.{k}" not in given] + overrides
+            return compose("train", overrides=overrides, return_hydra_config=False)
 
     yield _compose
     GlobalHydra.instance().clear()

@@ -35,24 +35,34 @@ class SampleGrid(Callback):
         self.dirpath, self.num_samples, self.seed = Path(dirpath), num_samples, seed
         self.last_path: Path | None = None
 
-    def _condition(self, trainer, pl_module):
-        if not getattr(pl_module, "conditional", False) or trainer.datamodule is None:
+    def _batch(self, trainer) -> dict | None:
+        dm = trainer.datamodule
+        if dm is None:
             return None
-        batch = trainer.datamodule.sample_batch("val" if "val" in trainer.datamodule.datasets else "train",
-                                                self.num_samples)
-        return batch["caption"]
+        return dm.sample_batch("val" if "val" in dm.datasets else "train", self.num_samples)
 
     def _write(self, trainer, pl_module, name: str) -> None:
-        images = pl_module.generate(self.num_samples, condition=self._condition(trainer, pl_module),
-                                    generator=self.seed)
+        batch = self._batch(trainer)
+        condition = pl_module.condition_from_batch(batch) if batch is not None else None
+        n = self.num_samples if condition is None else len(condition)
+        images = pl_module.generate(n, condition=condition, generator=self.seed)
         self.last_path = save_grid(images, self.dirpath / f"{name}.png")
-        grid = image_grid(images)
-        step = trainer.global_step
+        self._log(trainer, "samples", image_grid(images))
+        if hasattr(pl_module, "reconstruct") and batch is not None:
+            # originals and reconstructions side by side, in pairs of columns
+            x = batch["image"][: max(2, n // 2)].to(pl_module.device)
+            recon = pl_module.reconstruct(x, condition[: x.shape[0]] if condition is not None else None)
+            pairs = torch.stack([x, recon.clamp(-1, 1)], 1).flatten(0, 1)
+            save_grid(pairs, self.dirpath / f"{name}_reconstructions.png", nrow=8)
+            self._log(trainer, "reconstructions", image_grid(pairs, 8))
+
+    @staticmethod
+    def _log(trainer, key: str, grid: torch.Tensor) -> None:
         for logger in trainer.loggers:
             if isinstance(logger, WandbLogger):
-                logger.log_image(key="samples", images=[grid], step=step)
+                logger.log_image(key=key, images=[grid], step=trainer.global_step)
             elif isinstance(logger, TensorBoardLogger):
-                logger.experiment.add_image("samples", grid, step)
+                logger.experiment.add_image(key, grid, trainer.global_step)
 
     @rank_zero_only
     def on_validation_epoch_end(self, trainer, pl_module) -> None:

@@ -31,6 +31,10 @@ class Source:
     def item(self, split: str, index: int) -> dict:
         raise NotImplementedError
 
+    def caption(self, split: str, index: int) -> str:
+        """One caption without loading the image, where a source can (vocabularies read every caption)."""
+        return self.item(split, index)["caption"]
+
 
 class SourceDataset(Dataset):
     """A map-style view of one split of a source."""
@@ -83,6 +87,9 @@ class ArraySource(Source):
 
     def dataset(self, split: str) -> Dataset:
         return SourceDataset(self, split, len(self.labels))
+
+    def caption(self, split: str, index: int) -> str:
+        return self.caption_format.format(name=self.class_names[int(self.labels[index])])
 
     def item(self, split: str, index: int) -> dict:
         label = int(self.labels[index])

@@ -124,6 +124,13 @@ class GenDataModule(LightningDataModule):
     def test_dataloader(self) -> DataLoader:
         return self.loader("test" if "test" in self.datasets else "val")
 
+    def captions(self, split: str = "train") -> list[str]:
+        """Every caption of a split, in order (cheap: images are not loaded where the source allows)."""
+        self.setup()
+        ds = self.datasets[split]
+        base, indices = (ds.dataset, ds.indices) if isinstance(ds, Subset) else (ds, range(len(ds)))
+        return [base.source.caption(base.split, i) for i in indices]
+
     def sample_batch(self, split: str = "train", n: int | None = None) -> dict:
         """The first `n` items of a split, collated: handy in notebooks and tests."""
         return next(iter(self.loader(split, batch_size=n)))

@@ -126,6 +126,10 @@ class Shapes(Source):
             jit = (0.0, 0.0, 1.0)
         return combo, jit
 
+    def caption(self, split: str, index: int) -> str:
+        combo, _ = self.attributes(split, index)
+        return caption_of(*[self.attribute_values[a][v] for a, v in zip(self.attribute_names, combo)])
+
     def item(self, split: str, index: int) -> dict:
         combo, jit = self.attributes(split, index)
         names = [self.attribute_values[a][v] for a, v in zip(self.attribute_names, combo)]

@@ -29,6 +29,7 @@ class GenerativeModel(LightningModule):
     """
 
     conditional = False  # True for families that use `condition`
+    main_loss = "train/loss"  # the logged loss that training must lower (the test harness checks it)
 
     def __init__(self, image_size: int, channels: int):
         super().__init__()
@@ -40,6 +41,14 @@ class GenerativeModel(LightningModule):
     @torch.no_grad()
     def generate(self, n: int, condition=None, generator: torch.Generator | int | None = None) -> torch.Tensor:
         raise NotImplementedError
+
+    def condition_from_batch(self, batch: dict):
+        """What `generate` takes as `condition` for the examples of a batch (None: unconditional)."""
+        return None
+
+    def condition_from_prompts(self, prompts: list[str]):
+        """What `generate` takes as `condition` for prompts given on the command line."""
+        return prompts
 
     def randn(self, *shape: int, generator: torch.Generator | int | None = None) -> torch.Tensor:
         """Standard normal noise drawn on the CPU (device-independent for a given seed), then moved."""

@@ -66,6 +66,8 @@ class GAN(GenerativeModel):
         truncation: if set, `generate` resamples latent entries whose magnitude exceeds it.
     """
 
+    main_loss = "train/d_loss"
+
     def __init__(self, image_size: int = 32, channels: int = 3, latent_dim: int = 128, g_width: int = 64,
                  d_width: int = 64, g_norm: str = "batch", d_norm: str = "none", spectral_norm: bool = True,
                  minibatch_std: bool = False,
@@ -105,17 +107,24 @@ class GAN(GenerativeModel):
             z = z.clamp(-truncation, truncation)
         return z.to(self.device)
 
+    def sample_latent(self, n: int, generator=None, condition=None) -> torch.Tensor:
+        return self.sample_z(n, as_generator(generator), self.hparams.truncation)
+
+    @torch.no_grad()
+    def decode_latent(self, z: torch.Tensor, condition=None) -> torch.Tensor:
+        """Latents -> images with the EMA generator (the raw one when EMA is off), in eval mode."""
+        net = self.generator_ema if self.hparams.ema_decay > 0 else self.generator
+        was_training = net.training
+        net.eval()
+        images = net(z).clamp(-1, 1)
+        net.train(was_training)
+        return images
+
     @torch.no_grad()
     def generate(self, n: int, condition=None, generator=None, truncation: float | None = None) -> torch.Tensor:
         """n images (n, C, H, W) in [-1, 1] from the EMA generator. `condition` is ignored (unconditional)."""
         self.check_num_samples(n)
-        net = self.generator_ema if self.hparams.ema_decay > 0 else self.generator
-        was_training = net.training
-        net.eval()
-        z = self.sample_z(n, as_generator(generator), truncation or self.hparams.truncation)
-        images = net(z).clamp(-1, 1)
-        net.train(was_training)
-        return images
+        return self.decode_latent(self.sample_z(n, as_generator(generator), truncation or self.hparams.truncation))
 
     # ---- losses ------------------------------------------------------------------------------------
     def _d_input(self, x: torch.Tensor) -> torch.Tensor:

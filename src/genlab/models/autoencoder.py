@@ -1,0 +1,146 @@
+"""Deterministic convolutional autoencoder, and the machinery the whole autoencoder family shares.
+
+Generation: a plain autoencoder has no prior, so it samples a Gaussian fitted to recent training latents.
+The fit is refreshed at each validation and whenever a checkpoint is written (so every checkpoint, a
+mid-training one too, can `generate`) and lives in buffers saved with the weights.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from hydra.utils import instantiate
+from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMeasure
+
+from genlab.errors import ConfigError
+from genlab.models.base import GenerativeModel, as_generator
+from genlab.models.gan import check_optimizer
+from genlab.nets.conv import VectorDecoder, VectorEncoder
+
+ADAM = {"_target_": "torch.optim.Adam", "lr": 1e-3}
+LATENT_MEMORY = 4096  # training latents kept for the fitted density
+
+
+class FittedGaussian(torch.nn.Module):
+    """N(mean, L L^T) fitted to latents; starts as a standard normal. Buffers travel with the weights."""
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(dim))
+        self.register_buffer("scale_tril", torch.eye(dim))
+
+    @torch.no_grad()
+    def fit(self, latents: torch.Tensor) -> None:
+        x = latents.double()
+        if x.shape[0] < 2:
+            return
+        cov = torch.cov(x.T) if x.shape[1] > 1 else x.var().view(1, 1)
+        cov = cov + 1e-5 * torch.eye(x.shape[1], dtype=x.dtype, device=x.device)
+        self.mean.copy_(x.mean(0).to(self.mean))
+        self.scale_tril.copy_(torch.linalg.cholesky(cov).to(self.scale_tril))
+
+    def sample(self, eps: torch.Tensor) -> torch.Tensor:
+        return self.mean + eps @ self.scale_tril.T
+
+
+class Autoencoder(GenerativeModel):
+    """Deterministic AE: x -> z (latent_dim) -> x'. Loss: mean squared error.
+
+    Args:
+        image_size, channels: from the data config. latent_dim: size of z. width: channels of the first
+        conv stage (doubling per halving, up to 8x). optimizer: config with a `_target_`.
+    """
+
+    main_loss = "train/loss"
+
+    def __init__(self, image_size: int = 32, channels: int = 3, latent_dim: int = 32, width: int = 32,
+                 optimizer: dict | None = None):
+        super().__init__(image_size, channels)
+        if not isinstance(latent_dim, int) or latent_dim < 1:
+            raise ConfigError(f"model.latent_dim={latent_dim!r} must be a positive integer")
+        optimizer = check_optimizer("optimizer", optimizer or ADAM)
+        self.save_hyperparameters()
+        self.build()
+        self.density = FittedGaussian(self.latent_size())
+        self._latents: list[torch.Tensor] = []
+        self.psnr = PeakSignalNoiseRatio(data_range=1.0)
+        self.ssim = StructuralSimilarityIndexMeasure(data_range=1.0)
+
+    # ---- networks (subclasses change sizes here) --------------------------------------------------
+    def build(self) -> None:
+        hp = self.hparams
+        self.encoder = VectorEncoder(hp.channels, hp.image_size, hp.width, hp.latent_dim)
+        self.decoder = VectorDecoder(hp.channels, hp.image_size, hp.width, hp.latent_dim)
+
+    def latent_size(self) -> int:
+        return self.hparams.latent_dim
+
+    # ---- the autoencoder interface ----------------------------------------------------------------
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return self.encoder(x)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return self.decoder(z)
+
+    @torch.no_grad()
+    def reconstruct(self, x: torch.Tensor, condition=None) -> torch.Tensor:
+        return self.decode(self.encode(x))
+
+    def sample_latent(self, n: int, generator=None, condition=None) -> torch.Tensor:
+        eps = torch.randn(n, self.latent_size(), generator=as_generator(generator)).to(self.device)
+        return self.density.sample(eps)
+
+    def decode_latent(self, z: torch.Tensor, condition=None) -> torch.Tensor:
+        return self.decode(z)
+
+    @torch.no_grad()
+    def generate(self, n: int, condition=None, generator=None) -> torch.Tensor:
+        self.check_num_samples(n)
+        return self.decode_latent(self.sample_latent(n, generator, condition), condition).clamp(-1, 1)
+
+    # ---- training ---------------------------------------------------------------------------------
+    def remember_latents(self, z: torch.Tensor) -> None:
+        self._latents.append(z.detach().flatten(1).float().cpu())
+        while sum(t.shape[0] for t in self._latents) > LATENT_MEMORY + self._latents[0].shape[0]:
+            self._latents.pop(0)
+
+    def refit_density(self) -> None:
+        if self._latents:
+            self.density.fit(torch.cat(self._latents)[-LATENT_MEMORY:].to(self.device))
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        x = batch["image"]
+        z = self.encode(x)
+        self.remember_latents(z)
+        loss = F.mse_loss(self.decode(z), x)
+        self.log_dict({"train/loss": loss, "train/mse": loss}, prog_bar=True, batch_size=x.shape[0])
+        return loss
+
+    def on_validation_epoch_start(self) -> None:
+        self.refit_density()
+
+    def validation_step(self, batch: dict, batch_idx: int) -> None:
+        x = batch["image"]
+        recon = self.reconstruct(x, self.condition_from_batch(batch)).clamp(-1, 1)
+        x01, r01 = (x + 1) / 2, (recon + 1) / 2
+        self.psnr(r01, x01)
+        self.ssim(r01, x01)
+        # MSE in [0, 1] units, so that PSNR = -10 log10(MSE)
+        self.log_dict({"val/mse": F.mse_loss(r01, x01), "val/psnr": self.psnr, "val/ssim": self.ssim},
+                      batch_size=x.shape[0], prog_bar=False)
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        super().on_save_checkpoint(checkpoint)
+        self.refit_density()  # the state dict was gathered before this hook: update its copy too
+        for name, value in self.density.state_dict().items():
+            checkpoint["state_dict"][f"density.{name}"] = value.detach().clone()
+
+    def configure_optimizers(self):
+        return instantiate(self.hparams.optimizer or ADAM, params=self.parameters())
+
+
+def bits_per_dim(nll_nats_per_image: torch.Tensor, dims: int) -> torch.Tensor:
+    """Bits per dimension of 8-bit data from a continuous NLL on [-1, 1] (bin width 2/256)."""
+    return (nll_nats_per_image / dims + math.log(128.0)) / math.log(2.0)

@@ -1,0 +1,88 @@
+"""Gaussian VAE (Kingma & Welling, 2014); `beta` != 1 gives a beta-VAE (Higgins et al., 2017).
+
+The decoder's likelihood is a Gaussian with one learned scale (sigma-VAE, Rybkin et al., 2021), so the
+balance between reconstruction and KL needs no hand tuning; `beta` still scales the KL term.
+Logs reconstruction NLL, KL, the ELBO and bits per dimension. Generation samples the N(0, I) prior.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from genlab.errors import ConfigError
+from genlab.models.autoencoder import Autoencoder, bits_per_dim
+from genlab.models.base import as_generator
+from genlab.nets.conv import VectorDecoder, VectorEncoder
+
+
+class VAE(Autoencoder):
+    """Args as `Autoencoder`, plus beta: weight of the KL term (1 = the ELBO)."""
+
+    def __init__(self, image_size: int = 32, channels: int = 3, latent_dim: int = 16, width: int = 32,
+                 beta: float = 1.0, optimizer: dict | None = None):
+        if not beta >= 0:
+            raise ConfigError(f"model.beta={beta!r} must be zero or positive")
+        super().__init__(image_size, channels, latent_dim, width, optimizer)
+        self.save_hyperparameters()
+
+    def build(self) -> None:
+        hp = self.hparams
+        self.encoder = VectorEncoder(hp.channels, hp.image_size, hp.width, 2 * hp.latent_dim)
+        self.decoder = VectorDecoder(hp.channels, hp.image_size, hp.width, hp.latent_dim)
+        self.log_sigma = torch.nn.Parameter(torch.tensor(-1.0))
+
+    def posterior(self, x: torch.Tensor, condition=None) -> tuple[torch.Tensor, torch.Tensor]:
+        mu, logvar = self.encoder(x).chunk(2, dim=1)
+        return mu, logvar.clamp(-12, 8)
+
+    def encode(self, x: torch.Tensor, condition=None) -> torch.Tensor:
+        return self.posterior(x, condition)[0]
+
+    def decode(self, z: torch.Tensor, condition=None) -> torch.Tensor:
+        return self.decoder(z)
+
+    @torch.no_grad()
+    def reconstruct(self, x: torch.Tensor, condition=None) -> torch.Tensor:
+        return self.decode(self.encode(x, condition), condition)
+
+    def sample_latent(self, n: int, generator=None, condition=None) -> torch.Tensor:
+        return torch.randn(n, self.hparams.latent_dim, generator=as_generator(generator)).to(self.device)
+
+    def decode_latent(self, z: torch.Tensor, condition=None) -> torch.Tensor:
+        return self.decode(z, condition)
+
+    def losses(self, x: torch.Tensor, condition=None) -> dict:
+        mu, logvar = self.posterior(x, condition)
+        z = mu + torch.randn_like(mu) * (0.5 * logvar).exp()
+        recon = self.decode(z, condition)
+        dims = x[0].numel()
+        sigma = self.log_sigma.exp()
+        nll = (0.5 * ((x - recon) / sigma) ** 2 + self.log_sigma + 0.5 * math.log(2 * math.pi)).flatten(1).sum(1)
+        kl = 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar).sum(1)
+        loss = (nll + self.hparams.beta * kl).mean() / dims
+        return {"loss": loss, "nll": nll.mean(), "kl": kl.mean(), "elbo": -(nll + kl).mean(),
+                "bpd": bits_per_dim(nll + kl, dims).mean(), "mse": F.mse_loss(recon, x)}
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        x = batch["image"]
+        out = self.losses(x, self.condition_from_batch(batch))
+        self.log_dict({f"train/{k}": v for k, v in out.items()}, batch_size=x.shape[0])
+        self.log("loss", out["loss"], prog_bar=True, logger=False, batch_size=x.shape[0])
+        return out["loss"]
+
+    def validation_step(self, batch: dict, batch_idx: int) -> None:
+        super().validation_step(batch, batch_idx)
+        out = self.losses(batch["image"], self.condition_from_batch(batch))
+        self.log_dict({"val/elbo": out["elbo"], "val/bpd": out["bpd"], "val/kl": out["kl"]},
+                      batch_size=batch["image"].shape[0])
+
+    def refit_density(self) -> None:
+        """A VAE samples its prior; nothing to fit."""
+
+    def kl_per_dimension(self, x: torch.Tensor, condition=None) -> torch.Tensor:
+        """Mean KL of each latent dimension over a batch: which dimensions carry information (traversals)."""
+        mu, logvar = self.posterior(x, condition)
+        return (0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar)).mean(0)

@@ -1,0 +1,55 @@
+"""Vector quantiser with an EMA codebook (van den Oord et al., 2017; Razavi et al., 2019) and restart of
+dead codes (codes unused for a while jump to a random recent encoder output)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class EMAQuantizer(nn.Module):
+    def __init__(self, codebook_size: int, dim: int, decay: float = 0.99, restart_below: float = 0.01,
+                 eps: float = 1e-5):
+        super().__init__()
+        self.codebook_size, self.dim, self.decay, self.eps = codebook_size, dim, decay, eps
+        self.restart_below = restart_below
+        embed = torch.randn(codebook_size, dim) * 0.1
+        self.register_buffer("embed", embed)
+        self.register_buffer("cluster_size", torch.ones(codebook_size))
+        self.register_buffer("embed_sum", embed.clone())
+
+    def indices(self, z: torch.Tensor) -> torch.Tensor:
+        """z (N, dim) -> nearest code index (N,)."""
+        d = z.pow(2).sum(1, keepdim=True) - 2 * z @ self.embed.T + self.embed.pow(2).sum(1)[None]
+        return d.argmin(1)
+
+    def lookup(self, idx: torch.Tensor) -> torch.Tensor:
+        return F.embedding(idx, self.embed)
+
+    def forward(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, dict]:
+        """z (N, dim) -> (straight-through quantised z, indices, stats). Updates the codebook in training."""
+        idx = self.indices(z.detach())
+        q = self.lookup(idx)
+        onehot = F.one_hot(idx, self.codebook_size).type(z.dtype)
+        if self.training:
+            self._ema_update(z.detach(), onehot)
+        usage = onehot.mean(0)
+        stats = {"perplexity": torch.exp(-(usage * (usage + 1e-10).log()).sum()),
+                 "usage": (usage > 0).float().mean(),
+                 "commitment": F.mse_loss(z, q.detach())}
+        return z + (q - z).detach(), idx, stats
+
+    @torch.no_grad()
+    def _ema_update(self, z: torch.Tensor, onehot: torch.Tensor) -> None:
+        self.cluster_size.mul_(self.decay).add_(onehot.sum(0), alpha=1 - self.decay)
+        self.embed_sum.mul_(self.decay).add_(onehot.T @ z, alpha=1 - self.decay)
+        n = self.cluster_size.sum()
+        size = (self.cluster_size + self.eps) / (n + self.codebook_size * self.eps) * n
+        self.embed.copy_(self.embed_sum / size[:, None])
+        dead = self.cluster_size < self.restart_below
+        if dead.any():
+            pick = torch.randint(0, z.shape[0], (int(dead.sum()),), device=z.device)
+            self.embed[dead] = z[pick]
+            self.embed_sum[dead] = z[pick]
+            self.cluster_size[dead] = 1.0

@@ -1,0 +1,122 @@
+"""`python -m genlab.sample`: images from any genlab checkpoint, as a grid or single PNGs.
+
+Modes: `sample` (the model's `generate`), `interpolate` (rows of latent interpolations between pairs of
+samples), `traverse` (VAE family: one latent dimension varied at a time, one row each).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import hydra
+import torch
+from omegaconf import DictConfig
+
+from genlab.errors import ConfigError, GenlabError
+
+
+def read_prompts(cfg: DictConfig, n: int) -> list[str] | None:
+    if cfg.prompt is not None and cfg.prompts_file is not None:
+        raise ConfigError("give prompt= or prompts_file=, not both")
+    if cfg.prompt is not None:
+        return [str(cfg.prompt)] * n
+    if cfg.prompts_file is not None:
+        path = Path(cfg.prompts_file)
+        if not path.is_file():
+            raise ConfigError(f"prompts_file={path} does not exist")
+        lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        if not lines:
+            raise ConfigError(f"prompts_file={path} has no prompts (one caption a line)")
+        return [lines[i % len(lines)] for i in range(n)]
+    return None
+
+
+def conditions_for(model, prompts: list[str] | None, ckpt_path: str):
+    if prompts is not None and not model.conditional:
+        raise ConfigError(f"{ckpt_path} holds an unconditional {type(model).__name__}, which takes no prompt; "
+                          f"drop prompt= / prompts_file=")
+    if prompts is None and model.conditional:
+        raise ConfigError(f"{ckpt_path} holds a conditional {type(model).__name__}: give prompt=... or "
+                          f"prompts_file=...")
+    return model.condition_from_prompts(prompts) if prompts is not None else None
+
+
+def interpolate(model, n: int, steps: int, condition, seed: int) -> torch.Tensor:
+    rows = max(1, n // steps)
+    gen = torch.Generator().manual_seed(seed)
+    ends = model.sample_latent(2 * rows, gen, None)
+    t = torch.linspace(0, 1, steps, device=ends.device).view(1, steps, 1)
+    z = (ends[:rows, None] * (1 - t) + ends[rows:, None] * t).flatten(0, 1)
+    cond = None if condition is None else [condition[r] for r in range(rows) for _ in range(steps)]
+    if cond is not None and isinstance(condition, torch.Tensor):
+        cond = torch.stack(cond)
+    return model.decode_latent(z, cond).clamp(-1, 1)
+
+
+def traverse(model, dims: int, steps: int, span: float, condition, seed: int) -> torch.Tensor:
+    from genlab.models.vae import VAE
+
+    if not isinstance(model, VAE):
+        raise ConfigError(f"mode=traverse needs a model of the VAE family (vae, beta_vae, cvae), "
+                          f"not {type(model).__name__}")
+    dims = min(dims, model.hparams.latent_dim)
+    base = model.sample_latent(1, torch.Generator().manual_seed(seed))
+    values = torch.linspace(-span, span, steps, device=base.device)
+    z = base.repeat(dims * steps, 1)
+    for d in range(dims):
+        z[d * steps:(d + 1) * steps, d] = values
+    cond = None
+    if condition is not None:
+        cond = [condition[0]] * (dims * steps) if not isinstance(condition, torch.Tensor) else \
+            condition[:1].repeat(dims * steps)
+    return model.decode_latent(z, cond).clamp(-1, 1)
+
+
+def sample(cfg: DictConfig) -> Path:
+    import genlab
+    from genlab.callbacks.samples import save_grid
+    from genlab.load import load
+
+    n = cfg.num_samples
+    if not isinstance(n, int) or n < 1:
+        raise ConfigError(f"num_samples={n!r} must be a positive integer")
+    if cfg.mode not in ("sample", "interpolate", "traverse"):
+        raise ConfigError(f"mode={cfg.mode!r} is not known; use sample, interpolate or traverse")
+    model = load(cfg.ckpt_path, map_location=cfg.device)
+    condition = conditions_for(model, read_prompts(cfg, n), cfg.ckpt_path)
+    with torch.no_grad():
+        if cfg.mode == "sample":
+            images, nrow = model.generate(n, condition=condition, generator=cfg.seed), cfg.nrow
+        elif cfg.mode == "interpolate":
+            images, nrow = interpolate(model, n, cfg.steps, condition, cfg.seed), cfg.nrow or cfg.steps
+        else:
+            images, nrow = traverse(model, cfg.dims, cfg.steps, cfg.span, condition, cfg.seed), cfg.nrow or cfg.steps
+    out = str(cfg.out)
+    if out.endswith("/") or Path(out).is_dir():
+        folder = Path(out)
+        folder.mkdir(parents=True, exist_ok=True)
+        for i, image in enumerate(images):
+            save_grid(image[None], folder / f"{i:04d}.png", nrow=1)
+        print(f"wrote {len(images)} images to {folder.resolve()} (genlab {genlab.__version__})")
+        return folder
+    path = save_grid(images, out, nrow)
+    print(f"wrote a grid of {len(images)} images to {path.resolve()}")
+    return path
+
+
+@hydra.main(version_base="1.3", config_path="pkg://genlab.conf", config_name="sample")
+def _hydra_main(cfg: DictConfig) -> None:
+    try:
+        sample(cfg)
+    except GenlabError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+
+
+def main() -> None:
+    _hydra_main()
+
+
+if __name__ == "__main__":
+    main()
