@@ -12,6 +12,7 @@ import math
 import torch
 import torch.nn.functional as F
 from hydra.utils import instantiate
+from torchmetrics import MeanSquaredError
 from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMeasure
 
 from genlab.errors import ConfigError
@@ -65,6 +66,7 @@ class Autoencoder(GenerativeModel):
         self.build()
         self.density = FittedGaussian(self.latent_size())
         self._latents: list[torch.Tensor] = []
+        self.mse = MeanSquaredError()
         self.psnr = PeakSignalNoiseRatio(data_range=1.0)
         self.ssim = StructuralSimilarityIndexMeasure(data_range=1.0)
 
@@ -125,10 +127,11 @@ class Autoencoder(GenerativeModel):
         x = batch["image"]
         recon = self.reconstruct(x, self.condition_from_batch(batch)).clamp(-1, 1)
         x01, r01 = (x + 1) / 2, (recon + 1) / 2
+        self.mse(r01, x01)
         self.psnr(r01, x01)
         self.ssim(r01, x01)
-        # MSE in [0, 1] units, so that PSNR = -10 log10(MSE)
-        self.log_dict({"val/mse": F.mse_loss(r01, x01), "val/psnr": self.psnr, "val/ssim": self.ssim},
+        # in [0, 1] units, so that PSNR = -10 log10(MSE)
+        self.log_dict({"val/mse": self.mse, "val/psnr": self.psnr, "val/ssim": self.ssim},
                       batch_size=x.shape[0], prog_bar=False)
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
