@@ -28,7 +28,7 @@ def test_run_directory_checkpoint_and_resume(make_cfg, tmp_path):
     assert ckpt["global_step"] == 6  # generator updates, though 18 optimizer steps ran
     assert ckpt["genlab"]["class"] == "genlab.models.gan.GAN" and ckpt["genlab"]["format_version"] == 1
     assert isinstance(ckpt["hyper_parameters"]["optim_g"], dict)
-    assert isinstance(ckpt["callbacks"]["RNGState"]["torch"], torch.Tensor)
+    assert isinstance(ckpt["callbacks"]["ResumeState"]["rng"]["torch"], torch.Tensor)
     assert (out / "checkpoints" / "step_0000004.ckpt").exists() is False  # save_top_k=0 keeps only last
     d_steps = {int(s["step"]) for s in ckpt["optimizer_states"][1]["state"].values()}
     assert d_steps == {12}

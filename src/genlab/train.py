@@ -50,6 +50,8 @@ def quiet_known_noise() -> None:
 
     warnings.filterwarnings("ignore", message=r".*module\(s\) in eval mode.*")
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
+    # genlab's ResumeState callback restores the data position itself
+    warnings.filterwarnings("ignore", message=r".*your dataloader is not resumable.*")
     logging.getLogger("pytorch_lightning.utilities.rank_zero").addFilter(
         lambda record: "litlogger" not in str(record.msg))
 

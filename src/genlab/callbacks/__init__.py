@@ -1,8 +1,8 @@
-"""Callbacks genlab adds to Lightning's: sample grids, complete `last.ckpt`, RNG state in checkpoints."""
+"""Callbacks genlab adds to Lightning's: sample grids, complete `last.ckpt`, exact resume."""
 
 from genlab.callbacks.checkpoint import Checkpoint
 from genlab.callbacks.progress import StepProgressBar
-from genlab.callbacks.rng import RNGState
+from genlab.callbacks.resume import ResumeState
 from genlab.callbacks.samples import SampleGrid
 
-__all__ = ["Checkpoint", "RNGState", "SampleGrid", "StepProgressBar"]
+__all__ = ["Checkpoint", "ResumeState", "SampleGrid", "StepProgressBar"]

@@ -19,13 +19,16 @@ class SeededShuffle(Sampler[int]):
 
     def __init__(self, length: int, seed: int):
         self.length, self.seed, self.epoch = length, seed, 0
+        self.skip = 0  # indices to skip in the next pass only: a run resumed mid-epoch (ResumeState)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
     def __iter__(self):
         gen = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
-        return iter(torch.randperm(self.length, generator=gen).tolist())
+        order = torch.randperm(self.length, generator=gen).tolist()
+        skip, self.skip = self.skip, 0
+        return iter(order[skip:])
 
     def __len__(self) -> int:
         return self.length
