@@ -1,8 +1,9 @@
 """Callbacks genlab adds to Lightning's: sample grids, complete `last.ckpt`, exact resume."""
 
 from genlab.callbacks.checkpoint import Checkpoint
+from genlab.callbacks.divergence import DivergenceGuard
 from genlab.callbacks.progress import StepProgressBar
 from genlab.callbacks.resume import ResumeState
 from genlab.callbacks.samples import SampleGrid
 
-__all__ = ["Checkpoint", "ResumeState", "SampleGrid", "StepProgressBar"]
+__all__ = ["Checkpoint", "DivergenceGuard", "ResumeState", "SampleGrid", "StepProgressBar"]

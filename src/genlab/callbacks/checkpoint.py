@@ -1,10 +1,31 @@
-"""Lightning's ModelCheckpoint, plus: `last.ckpt` always holds the final step of a run."""
+"""Lightning's ModelCheckpoint, made safe: atomic writes, never non-finite weights, one current last.ckpt."""
 
 from __future__ import annotations
 
+import os
 import warnings
+from weakref import proxy
 
+import torch
 from pytorch_lightning.callbacks import ModelCheckpoint
+from pytorch_lightning.utilities import rank_zero_warn
+
+
+def all_finite(module: torch.nn.Module) -> bool:
+    return all(torch.isfinite(t).all() for t in module.state_dict().values() if t.is_floating_point())
+
+
+def atomic_replace(tmp: str, target: str) -> None:
+    """Flush `tmp` to disk, then move it over `target`: a crash leaves the old file or the new, never half."""
+    with open(tmp, "rb+") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, target)
+    try:
+        fd = os.open(os.path.dirname(os.path.abspath(target)), os.O_RDONLY)
+        os.fsync(fd)
+        os.close(fd)
+    except OSError:  # some filesystems cannot fsync a directory
+        pass
 
 
 class Checkpoint(ModelCheckpoint):
@@ -16,6 +37,8 @@ class Checkpoint(ModelCheckpoint):
       refuses to start a second run in a run directory, so `last.ckpt` is simply overwritten.
     - The state key does not depend on the saving schedule, so changing `every_n_train_steps` on resume
       keeps the callback's state (best model path and score).
+    - Each file is written beside its target, fsynced and renamed over it (`atomic_replace`), and weights
+      holding NaN or infinity are never saved, so `last.ckpt` is always the last good state.
     """
 
     def __init__(self, *args, **kwargs):
@@ -28,6 +51,22 @@ class Checkpoint(ModelCheckpoint):
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*ModelCheckpoint with manual optimization.*")
             super().on_train_batch_end(*args, **kwargs)
+
+    def _save_checkpoint(self, trainer, filepath: str) -> None:
+        if not all_finite(trainer.lightning_module):
+            rank_zero_warn(f"not saving {filepath}: the weights hold NaN or infinite values at step "
+                           f"{trainer.global_step}; the previous checkpoint is kept")
+            return
+        tmp = f"{filepath}.tmp"
+        trainer.save_checkpoint(tmp, self.save_weights_only)
+        if trainer.is_global_zero:
+            atomic_replace(tmp, filepath)
+        trainer.strategy.barrier("genlab_checkpoint")
+        self._last_global_step_saved = trainer.global_step
+        self._last_checkpoint_saved = filepath
+        if trainer.is_global_zero:
+            for logger in trainer.loggers:
+                logger.after_save_checkpoint(proxy(self))
 
     @property
     def state_key(self) -> str:

@@ -1,0 +1,68 @@
+"""Atomic checkpoints, the divergence guard, and checkpoints that never hold non-finite weights."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from genlab.callbacks import checkpoint as checkpoint_module
+from genlab.callbacks.divergence import DivergenceError
+from genlab.train import build, train
+
+
+def test_crash_between_write_and_rename_keeps_the_previous_checkpoint(make_cfg, tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    train(make_cfg(["trainer.max_steps=2"]))
+    last = out / "checkpoints" / "last.ckpt"
+    before = torch.load(last, weights_only=True)
+    assert before["global_step"] == 2
+
+    def crash(src, dst):
+        raise OSError("simulated crash between write and rename")
+
+    monkeypatch.setattr(checkpoint_module.os, "replace", crash)
+    with pytest.raises(OSError, match="simulated crash"):
+        train(make_cfg(["trainer.max_steps=4", "ckpt_path=last"]))
+    after = torch.load(last, weights_only=True)  # intact and loadable
+    assert after["global_step"] == 2
+    assert all(torch.equal(after["state_dict"][k], v) for k, v in before["state_dict"].items())
+    assert (out / "checkpoints" / "last.ckpt.tmp").exists()  # the half-finished write is beside it
+
+
+def test_divergence_stops_with_step_and_loss_and_keeps_finite_weights(make_cfg, tmp_path):
+    cfg = make_cfg(["trainer.max_steps=10", "callbacks.model_checkpoint.every_n_train_steps=2",
+                    "+callbacks.poison._target_=crash_helper.PoisonAtStep", "+callbacks.poison.step=5"])
+    with pytest.raises(DivergenceError, match=r"diverged at step 6: train/\S+ is nan.*last.ckpt keeps"):
+        train(cfg)
+    ckpt = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=True)
+    assert ckpt["global_step"] == 4
+    assert all(torch.isfinite(t).all() for t in ckpt["state_dict"].values() if t.is_floating_point())
+
+
+def test_checkpoint_refuses_non_finite_weights(make_cfg, tmp_path):
+    datamodule, model, trainer = build(make_cfg(["trainer.max_steps=1"]))
+    trainer.fit(model, datamodule=datamodule)
+    cb = trainer.checkpoint_callback
+    with torch.no_grad():
+        next(model.parameters()).fill_(float("inf"))
+    target = tmp_path / "x.ckpt"
+    with pytest.warns(UserWarning, match="NaN or infinite"):
+        cb._save_checkpoint(trainer, str(target))
+    assert not target.exists()
+
+
+def test_cli_divergence_exits_nonzero_with_one_line(tmp_path):
+    import os
+
+    from conftest import ROOT, run_cli
+
+    env = os.environ.get("PYTHONPATH", "")
+    os.environ["PYTHONPATH"] = f"{ROOT / 'tests'}{os.pathsep}{env}"
+    try:
+        r = run_cli("model.g_width=8", "model.d_width=8", "data.source.num_train=64", "data.batch_size=16",
+                    "trainer.max_steps=6", "+callbacks.poison._target_=crash_helper.PoisonAtStep",
+                    "+callbacks.poison.step=3", f"paths.output_dir={tmp_path / 'r'}", cwd=tmp_path)
+    finally:
+        os.environ["PYTHONPATH"] = env
+    assert r.returncode == 2
+    assert "error: training diverged at step 4" in r.stderr and "Traceback" not in r.stderr
