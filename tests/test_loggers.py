@@ -31,6 +31,12 @@ def test_wandb_run_offline_in_the_run_directory(make_cfg, tmp_path, monkeypatch)
     train(make_cfg(["logger=wandb", "trainer.max_steps=2"]))
     runs = list((tmp_path / "run" / "wandb").glob("offline-run-*"))
     assert len(runs) == 1 and any(runs[0].rglob("*.wandb"))
+    run_id = (tmp_path / "run" / "wandb" / "genlab-run-id").read_text().strip()
+    assert runs[0].name.endswith(run_id)
+    # resuming continues the same wandb run
+    train(make_cfg(["logger=wandb", "trainer.max_steps=3", "ckpt_path=last"]))
+    runs = sorted((tmp_path / "run" / "wandb").glob("offline-run-*"))
+    assert runs and all(r.name.endswith(run_id) for r in runs)
 
 
 def test_tensorboard_events_in_the_run_directory(make_cfg, tmp_path):

@@ -144,3 +144,22 @@ def test_cli_ddp_on_two_cpu_processes(tmp_path):
     ckpt = torch.load(out / "checkpoints" / "last.ckpt", weights_only=True)
     assert ckpt["global_step"] == 4
     assert (out / "samples" / "final.png").exists()
+
+
+def test_export_safetensors_and_load_back(make_cfg, tmp_path):
+    import json
+
+    train(make_cfg(["model=vqvae", "data=digits", "trainer.max_steps=2"]))
+    ckpt = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    folder = genlab.export(ckpt, tmp_path / "exported")
+    assert sorted(p.name for p in folder.iterdir()) == ["config.json", "model.safetensors"]
+    config = json.loads((folder / "config.json").read_text())
+    assert config["genlab"]["class"] == "genlab.models.vqvae.VQVAE" and config["hyper_parameters"]["codebook_size"]
+    a, b = genlab.load(ckpt), genlab.load(folder)
+    assert torch.equal(a.generate(4, generator=0), b.generate(4, generator=0))
+    assert torch.equal(genlab.load(folder / "model.safetensors").generate(2, generator=1), a.generate(2, generator=1))
+    (folder / "model.safetensors").write_bytes(b"\x00" * 10)
+    with pytest.raises(CheckpointError, match="unreadable export"):
+        genlab.load(folder)
+    with pytest.raises(CheckpointError, match="not a genlab export"):
+        genlab.load(tmp_path)

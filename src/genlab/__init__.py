@@ -3,6 +3,7 @@
     import genlab
     model = genlab.load("outputs/.../checkpoints/last.ckpt")
     images = model.generate(16, generator=0)   # (16, C, H, W) in [-1, 1]
+    genlab.export(model, "exported/")          # safetensors + JSON config; genlab.load("exported/")
 """
 
 from importlib import metadata
@@ -12,6 +13,6 @@ try:
 except metadata.PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0+unknown"
 
-from genlab.load import load  # noqa: E402
+from genlab.load import export, load  # noqa: E402
 
-__all__ = ["__version__", "load"]
+__all__ = ["__version__", "export", "load"]

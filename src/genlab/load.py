@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import json
 import pickle
 import zipfile
 from pathlib import Path
@@ -31,11 +32,15 @@ def read_checkpoint(path: str | Path, map_location="cpu") -> dict:
     if not isinstance(ckpt, dict) or "genlab" not in ckpt or "state_dict" not in ckpt:
         raise CheckpointError(f"{path} is not a genlab checkpoint (it has no 'genlab' metadata); "
                               f"train it with genlab.train or load it with the library that wrote it")
-    fmt = ckpt["genlab"].get("format_version")
+    check_format(ckpt, path)
+    return ckpt
+
+
+def check_format(ckpt: dict, path) -> None:
+    fmt = ckpt["genlab"].get("format_version") if isinstance(ckpt.get("genlab"), dict) else None
     if not isinstance(fmt, int) or fmt > CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path} has checkpoint format {fmt!r}; this genlab reads up to "
                               f"{CHECKPOINT_FORMAT}: upgrade genlab")
-    return ckpt
 
 
 def model_class(name: str) -> type[GenerativeModel]:
@@ -52,11 +57,60 @@ def model_class(name: str) -> type[GenerativeModel]:
     return cls
 
 
+def read_export(folder: Path, map_location="cpu") -> dict:
+    """An exported folder (model.safetensors + config.json) as a checkpoint-like dict."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    config_path, weights_path = folder / "config.json", folder / "model.safetensors"
+    if not (config_path.is_file() and weights_path.is_file()):
+        raise CheckpointError(f"{folder} is not a genlab export: it needs config.json and model.safetensors")
+    try:
+        config = json.loads(config_path.read_text())
+        state_dict = load_file(str(weights_path), device=str(map_location))
+    except (json.JSONDecodeError, SafetensorError, OSError) as exc:
+        raise CheckpointError(f"{folder} holds an unreadable export ({type(exc).__name__}: {exc})") from None
+    if not isinstance(config, dict) or "genlab" not in config:
+        raise CheckpointError(f"{config_path} is not a genlab export config (no 'genlab' key)")
+    return {"genlab": config["genlab"], "hyper_parameters": config.get("hyper_parameters", {}),
+            "state_dict": state_dict}
+
+
 def load(path: str | Path, map_location="cpu", eval: bool = True) -> GenerativeModel:
-    """Load any genlab checkpoint: the right class, its hyperparameters and weights (EMA included), eval mode."""
-    ckpt = read_checkpoint(path, map_location)
+    """Load any genlab checkpoint (.ckpt) or export folder (from `genlab.export`): the right class, its
+    hyperparameters and weights (EMA included), in eval mode."""
+    path = Path(path)
+    if path.is_dir() or path.suffix == ".safetensors":
+        ckpt = read_export(path if path.is_dir() else path.parent, map_location)
+        check_format(ckpt, path)
+    else:
+        ckpt = read_checkpoint(path, map_location)
     cls = model_class(ckpt["genlab"]["class"])
-    model = cls(**ckpt.get("hyper_parameters", {}))
-    model.on_load_checkpoint(ckpt)
-    model.load_state_dict(ckpt["state_dict"])
+    try:
+        model = cls(**ckpt.get("hyper_parameters", {}))
+        model.on_load_checkpoint(ckpt)
+        model.load_state_dict(ckpt["state_dict"])
+    except (TypeError, RuntimeError) as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise CheckpointError(f"{path} does not match the {cls.__name__} of this genlab version: {first[:200]}") from None
     return model.eval() if eval else model
+
+
+def export(model_or_path, folder: str | Path) -> Path:
+    """Write `model.safetensors` (weights only, no pickle) and `config.json` (class, format version,
+    hyperparameters) into `folder`; `genlab.load(folder)` reads them back."""
+    from safetensors.torch import save_file
+
+    from genlab import __version__
+
+    model = model_or_path if isinstance(model_or_path, GenerativeModel) else load(model_or_path)
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    cls = type(model)
+    config = {"genlab": {"format_version": CHECKPOINT_FORMAT, "version": __version__,
+                         "class": f"{cls.__module__}.{cls.__qualname__}"},
+              "hyper_parameters": dict(model.hparams)}
+    (folder / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+    state = {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
+    save_file(state, str(folder / "model.safetensors"))
+    return folder

@@ -41,12 +41,23 @@ def wandb_mode(requested: str = "auto") -> str:
 
 def wandb_logger(save_dir: str, project: str = "genlab", name: str | None = None, mode: str = "auto",
                  id: str | None = None, **kwargs) -> WandbLogger:
+    """A WandbLogger that never prompts, and keeps one wandb run per run directory: the run id is stored in
+    SAVE_DIR/wandb/genlab-run-id, so resuming (ckpt_path=last) continues the same wandb run."""
     mode = wandb_mode(mode)
     os.environ["WANDB_MODE"] = mode  # child processes (DDP ranks) make the same choice without probing
     os.environ.setdefault("WANDB_SILENT", "true")
-    Path(save_dir).mkdir(parents=True, exist_ok=True)
+    id_file = Path(save_dir) / "wandb" / "genlab-run-id"
+    id_file.parent.mkdir(parents=True, exist_ok=True)
+    if id is None and id_file.is_file():
+        id = id_file.read_text().strip()
+    if id is None:
+        import secrets
+        import string
+
+        id = "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(8))  # wandb's form
+    id_file.write_text(id + "\n")
     return WandbLogger(save_dir=save_dir, project=project, name=name, offline=mode == "offline", id=id,
-                       **kwargs)
+                       resume="allow", **kwargs)
 
 
 class ResumableCSVLogger(CSVLogger):
