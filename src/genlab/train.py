@@ -19,6 +19,8 @@ from genlab.errors import ConfigError, GenlabError
 def resolve_ckpt_path(ckpt_path: str | None, output_dir: Path) -> str | None:
     """`last` means the newest checkpoint of this run directory; a run directory is never silently reused."""
     last = output_dir / "checkpoints" / "last.ckpt"
+    if ckpt_path is None and last.exists() and int(os.environ.get("SLURM_RESTART_COUNT", "0") or 0) > 0:
+        return str(last)  # a SLURM job requeued after preemption continues its run
     if ckpt_path is None:
         if last.exists():
             raise ConfigError(f"{output_dir} already holds a run (checkpoints/last.ckpt); resume it with "
@@ -65,7 +67,12 @@ def build(cfg: DictConfig):
     check_model_fits_data(model, datamodule)
     callbacks = [make(c) for c in (cfg.get("callbacks") or {}).values() if c is not None and "_target_" in c]
     logger = make(cfg.logger) if cfg.get("logger") and "_target_" in cfg.logger else False
-    trainer = make(cfg.trainer, callbacks=callbacks, logger=logger)
+    plugins = []
+    from lightning_fabric.plugins.environments import SLURMEnvironment
+
+    if SLURMEnvironment.detect():
+        plugins.append(SLURMEnvironment(auto_requeue=False))  # genlab's Preemption callback requeues, once
+    trainer = make(cfg.trainer, callbacks=callbacks, logger=logger, plugins=plugins or None)
     return datamodule, model, trainer
 
 

@@ -2,8 +2,9 @@
 
 from genlab.callbacks.checkpoint import Checkpoint
 from genlab.callbacks.divergence import DivergenceGuard
+from genlab.callbacks.preemption import Preemption
 from genlab.callbacks.progress import StepProgressBar
 from genlab.callbacks.resume import ResumeState
 from genlab.callbacks.samples import SampleGrid
 
-__all__ = ["Checkpoint", "DivergenceGuard", "ResumeState", "SampleGrid", "StepProgressBar"]
+__all__ = ["Checkpoint", "DivergenceGuard", "Preemption", "ResumeState", "SampleGrid", "StepProgressBar"]
