@@ -126,7 +126,7 @@ class Autoencoder(GenerativeModel):
     def validation_step(self, batch: dict, batch_idx: int) -> None:
         x = batch["image"]
         recon = self.reconstruct(x, self.condition_from_batch(batch)).clamp(-1, 1)
-        x01, r01 = (x + 1) / 2, (recon + 1) / 2
+        x01, r01 = (x.contiguous() + 1) / 2, (recon.contiguous() + 1) / 2
         self.mse(r01, x01)
         self.psnr(r01, x01)
         self.ssim(r01, x01)

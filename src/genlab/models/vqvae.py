@@ -49,7 +49,8 @@ class VQVAE(Autoencoder):
         return h.permute(0, 2, 3, 1).reshape(-1, h.shape[1])
 
     def _grid_of(self, flat: torch.Tensor, b: int) -> torch.Tensor:
-        return flat.view(b, self._grid, self._grid, -1).permute(0, 3, 1, 2)
+        # contiguous: a permuted (channels-last) input would make the decoder's output channels-last too
+        return flat.view(b, self._grid, self._grid, -1).permute(0, 3, 1, 2).contiguous()
 
     @torch.no_grad()
     def encode_to_indices(self, x: torch.Tensor) -> torch.Tensor:
