@@ -1,5 +1,7 @@
-"""Evaluation metrics. `frechet_distance(real_features, fake_features)` is public for your own features."""
+"""Evaluation metrics. `frechet_distance(real_features, fake_features)` is public for your own features;
+`InceptionFeatures` is the standard FID extractor, read from a local weights file."""
 
 from genlab.metrics.frechet import frechet_distance
+from genlab.metrics.inception import InceptionFeatures, MissingWeightsError
 
-__all__ = ["frechet_distance"]
+__all__ = ["InceptionFeatures", "MissingWeightsError", "frechet_distance"]
