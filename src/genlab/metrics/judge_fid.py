@@ -1,0 +1,32 @@
+"""Judge FID: the Fréchet distance on a shipped judge's penultimate features. Offline, seconds on a CPU.
+
+Images are quantised to uint8 first, exactly as a PNG file would store them, so images from a model in
+memory and the same images read back from disk give the same number.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from genlab.metrics.frechet import frechet_distance
+from genlab.metrics.judges import load_judge
+
+
+def quantize(images: torch.Tensor) -> torch.Tensor:
+    """[-1, 1] floats -> uint8, rounding as an 8-bit PNG does."""
+    return ((images.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+
+
+@torch.no_grad()
+def judge_features(judge, images: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
+    """Images ([-1, 1] floats or uint8) -> (N, feature_dim) float64 judge features."""
+    if images.dtype != torch.uint8:
+        images = quantize(images)
+    device = next(judge.parameters()).device
+    parts = [judge.features(b.to(device).float() / 127.5 - 1) for b in images.split(batch_size)]
+    return torch.cat(parts).double().cpu()
+
+
+def judge_fid(data: str, real_images: torch.Tensor, fake_images: torch.Tensor) -> float:
+    judge = load_judge(data)
+    return frechet_distance(judge_features(judge, real_images), judge_features(judge, fake_images))

@@ -1,0 +1,62 @@
+"""Shipped judge networks (weights trained by experiments/train_judges.py) and how to load them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from genlab.errors import ConfigError
+from genlab.nets.judge import Judge
+
+JUDGE_DIR = Path(__file__).resolve().parent
+# data config overrides for the data each judge reads, and its attribute heads
+JUDGE_SPECS = {
+    "shapes": {"overrides": ["data=shapes", "data.source.heldout_pairs=[]", "data.source.num_train=30000",
+                             "data.source.num_val=3000"],
+               "channels": 3, "image_size": 32, "attributes": ["shape", "colour", "size", "position"],
+               "sizes": [4, 6, 2, 5]},
+    "digits": {"overrides": ["data=digits"], "channels": 1, "image_size": 16, "attributes": ["class"],
+               "sizes": [10]},
+    "mnist5k": {"overrides": ["data=mnist5k"], "channels": 1, "image_size": 28, "attributes": ["class"],
+                "sizes": [10]},
+}
+
+
+def judge_datamodule(name: str):
+    from hydra import compose, initialize_config_module
+    from hydra.core.global_hydra import GlobalHydra
+
+    from genlab.utils.config import make
+
+    GlobalHydra.instance().clear()
+    with initialize_config_module(config_module="genlab.conf", version_base="1.3"):
+        cfg = compose("train", overrides=[*JUDGE_SPECS[name]["overrides"], "paths.output_dir=unused"])
+    GlobalHydra.instance().clear()
+    dm = make(cfg.data)
+    dm.setup()
+    return dm
+
+
+def build_judge(name: str) -> Judge:
+    if name not in JUDGE_SPECS:
+        raise ConfigError(f"there is no judge for data set {name!r}; judges exist for {sorted(JUDGE_SPECS)}")
+    spec = JUDGE_SPECS[name]
+    return Judge(spec["channels"], spec["image_size"], spec["sizes"])
+
+
+def load_judge(name: str) -> Judge:
+    """The shipped judge for `name` (shapes, digits, mnist5k), in eval mode."""
+    from safetensors.torch import load_file
+
+    judge = build_judge(name)
+    path = JUDGE_DIR / f"{name}.safetensors"
+    if not path.is_file():
+        raise ConfigError(f"the {name} judge weights are missing ({path}); run experiments/train_judges.py")
+    judge.load_state_dict(load_file(str(path)))
+    return judge.eval().requires_grad_(False)
+
+
+def judge_info(name: str) -> dict:
+    return json.loads((JUDGE_DIR / f"{name}.json").read_text())
