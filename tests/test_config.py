@@ -92,9 +92,9 @@ def test_experiment_options(make_cfg, name):
 
 @pytest.mark.parametrize("name", options("hparams_search"))
 def test_hparams_search_options(make_cfg, name):
-    cfg = make_cfg([f"hparams_search={name}", "optimized_metric=train/g_loss"])
-    assert cfg.optimized_metric == "train/g_loss"
-    assert cfg.callbacks.samples is None  # sweeps use the minimal callbacks
+    cfg = make_cfg([f"hparams_search={name}"])
+    assert cfg.optimized_metric == "metrics/judge_fid"
+    assert cfg.callbacks.judge_fid.judge == cfg.data.judge  # the objective is logged by this callback
 
 
 def test_hparams_search_sweeper_plugin_is_installed():

@@ -46,3 +46,27 @@ def test_quantisation_matches_png_round_trip(tmp_path):
     Image.fromarray(q[0].permute(1, 2, 0).numpy()).save(tmp_path / "a.png")
     back = torch.from_numpy(__import__("numpy").asarray(Image.open(tmp_path / "a.png"))).permute(2, 0, 1)
     assert torch.equal(back, q[0])
+
+
+def test_judge_fid_callback_logs_monitors_and_is_a_sweep_objective(make_cfg, tmp_path, monkeypatch):
+    import csv
+
+    from genlab.callbacks.judge_fid import JudgeFID
+    from genlab.train import train
+
+    steps, original = [], JudgeFID.evaluate
+
+    def spy(self, trainer, pl_module):
+        steps.append(trainer.global_step)
+        return original(self, trainer, pl_module)
+
+    monkeypatch.setattr(JudgeFID, "evaluate", spy)
+    value = train(make_cfg(["callbacks=judge_fid", "trainer.max_steps=5",
+                            "callbacks.model_checkpoint.every_n_train_steps=2", "callbacks.judge_fid.num_samples=32",
+                            "optimized_metric=metrics/judge_fid"]))
+    rows = list(csv.DictReader((tmp_path / "run" / "logs" / "metrics.csv").open()))
+    logged = [float(r["metrics/judge_fid"]) for r in rows if r.get("metrics/judge_fid")]
+    assert steps == [2, 4, 5]  # every 2 steps, and the last step
+    assert value == pytest.approx(logged[-1], rel=1e-6) and value > 0
+    best = [p.name for p in (tmp_path / "run" / "checkpoints").iterdir() if p.name != "last.ckpt"]
+    assert len(best) == 1  # the best checkpoint by metrics/judge_fid

@@ -2,9 +2,10 @@
 
 from genlab.callbacks.checkpoint import Checkpoint
 from genlab.callbacks.divergence import DivergenceGuard
+from genlab.callbacks.judge_fid import JudgeFID
 from genlab.callbacks.preemption import Preemption
 from genlab.callbacks.progress import StepProgressBar
 from genlab.callbacks.resume import ResumeState
 from genlab.callbacks.samples import SampleGrid
 
-__all__ = ["Checkpoint", "DivergenceGuard", "Preemption", "ResumeState", "SampleGrid", "StepProgressBar"]
+__all__ = ["Checkpoint", "DivergenceGuard", "JudgeFID", "Preemption", "ResumeState", "SampleGrid", "StepProgressBar"]

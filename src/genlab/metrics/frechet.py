@@ -31,8 +31,13 @@ def frechet_distance(real_features, fake_features) -> float:
     x, y = _features(real_features, "real_features"), _features(fake_features, "fake_features")
     if x.shape[1] != y.shape[1]:
         raise ConfigError(f"feature sizes differ: real {x.shape[1]}, fake {y.shape[1]}")
-    mu1, mu2 = x.mean(0), y.mean(0)
     s1, s2 = torch.cov(x.T).reshape(x.shape[1], -1), torch.cov(y.T).reshape(y.shape[1], -1)
+    return frechet_from_stats(x.mean(0), s1, y.mean(0), s2)
+
+
+def frechet_from_stats(mu1: torch.Tensor, s1: torch.Tensor, mu2: torch.Tensor, s2: torch.Tensor) -> float:
+    """Fréchet distance between N(mu1, s1) and N(mu2, s2), computed in float64."""
+    mu1, s1, mu2, s2 = (t.detach().to("cpu", torch.float64) for t in (mu1, s1, mu2, s2))
     root = _psd_sqrt(s1)
     middle = root @ s2 @ root
     trace_sqrt = torch.linalg.eigvalsh((middle + middle.T) / 2).clamp_min(0).sqrt().sum()
