@@ -50,10 +50,6 @@ class GenerativeModel(LightningModule):
         """What `generate` takes as `condition` for prompts given on the command line."""
         return prompts
 
-    def randn(self, *shape: int, generator: torch.Generator | int | None = None) -> torch.Tensor:
-        """Standard normal noise drawn on the CPU (device-independent for a given seed), then moved."""
-        return torch.randn(*shape, generator=as_generator(generator)).to(self.device)
-
     def check_num_samples(self, n: int) -> None:
         if not isinstance(n, int) or n < 1:
             raise ConfigError(f"num_samples={n!r} must be a positive integer")
