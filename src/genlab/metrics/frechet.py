@@ -14,7 +14,7 @@ import torch
 from genlab.errors import ConfigError
 
 
-def _features(x, name: str) -> torch.Tensor:
+def feature_matrix(x, name: str) -> torch.Tensor:
     t = torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x).detach().to("cpu", torch.float64)
     if t.ndim != 2 or t.shape[0] < 2:
         raise ConfigError(f"{name} must be an (N, D) array with N >= 2, got shape {tuple(t.shape)}")
@@ -28,7 +28,7 @@ def _psd_sqrt(s: torch.Tensor) -> torch.Tensor:
 
 def frechet_distance(real_features, fake_features) -> float:
     """Fréchet distance between Gaussians fitted (unbiased covariance) to two (N, D) feature sets."""
-    x, y = _features(real_features, "real_features"), _features(fake_features, "fake_features")
+    x, y = feature_matrix(real_features, "real_features"), feature_matrix(fake_features, "fake_features")
     if x.shape[1] != y.shape[1]:
         raise ConfigError(f"feature sizes differ: real {x.shape[1]}, fake {y.shape[1]}")
     s1, s2 = torch.cov(x.T).reshape(x.shape[1], -1), torch.cov(y.T).reshape(y.shape[1], -1)
