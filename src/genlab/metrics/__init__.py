@@ -4,5 +4,6 @@
 from genlab.metrics.frechet import frechet_distance
 from genlab.metrics.inception import InceptionFeatures, MissingWeightsError
 from genlab.metrics.kid import kernel_distance
+from genlab.metrics.precision_recall import precision_recall
 
-__all__ = ["InceptionFeatures", "MissingWeightsError", "frechet_distance", "kernel_distance"]
+__all__ = ["InceptionFeatures", "MissingWeightsError", "frechet_distance", "kernel_distance", "precision_recall"]
