@@ -21,6 +21,7 @@ class Source:
     attribute_names: list[str] = []
     attribute_values: dict[str, list[str]] = {}
     class_names: list[str] | None = None
+    judge: str | None = None  # the shipped judge network that reads this data set (genlab.metrics.judges)
 
     def splits(self) -> list[str]:
         raise NotImplementedError

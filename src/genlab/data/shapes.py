@@ -77,6 +77,7 @@ class Shapes(Source):
     attribute_names = ["shape", "colour", "size", "position"]
     attribute_values = {"shape": SHAPES, "colour": list(COLOURS), "size": SIZES, "position": POSITIONS}
     class_names = SHAPES
+    judge = "shapes"
 
     def __init__(self, image_size: int = 32, num_train: int = 10000, num_val: int = 1000,
                  num_heldout: int = 1000, seed: int = 0, jitter: bool = True,
