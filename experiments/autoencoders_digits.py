@@ -23,13 +23,9 @@ MODELS = ["ae", "vae", "beta_vae", "vqvae", "cvae"]
 
 
 def mean_image_baseline() -> tuple[float, float]:
-    from hydra import compose, initialize_config_module
+    from genlab.utils.config import compose_train, make
 
-    from genlab.utils.config import make
-
-    with initialize_config_module(config_module="genlab.conf", version_base="1.3"):
-        cfg = compose("train", overrides=["data=digits", "paths.output_dir=/tmp/unused"])
-    dm = make(cfg.data)
+    dm = make(compose_train("data=digits").data)
     dm.setup()
     train = torch.stack([dm.datasets["train"][i]["image"] for i in range(len(dm.datasets["train"]))])
     val = torch.stack([dm.datasets["val"][i]["image"] for i in range(len(dm.datasets["val"]))])

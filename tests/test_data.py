@@ -16,8 +16,8 @@ from genlab.data import GenDataModule
 from genlab.data.folder import Folder
 from genlab.data.shapes import COLOURS, POSITIONS, SHAPES, SIZES, Shapes, caption_of
 from genlab.data.torchvision_sets import CIFAR10, MNIST, CelebA, FashionMNIST
-from genlab.utils.config import make
 from genlab.errors import ConfigError, CorruptDataError, DataUnavailableError
+from genlab.utils.config import make
 
 
 def check_batch(batch: dict, n: int, channels: int, size: int, k: int) -> None:
@@ -48,13 +48,14 @@ def test_shapes_colour_and_position_are_visible():
     src = Shapes(image_size=32, jitter=False)
     for index in range(40):
         item = src.item("train", index)
-        shape, colour, size, position = item["attrs"].tolist()
+        _, colour, _, position = item["attrs"].tolist()
         img = (item["image"] + 1) * 127.5
         mask = img.sum(0) > 60
         ys, xs = torch.nonzero(mask, as_tuple=True)
         cy, cx = ys.float().mean() / 32, xs.float().mean() / 32
         expect_x = 0.5 if POSITIONS[position] == "center" else (0.27 if "left" in POSITIONS[position] else 0.73)
-        assert abs(float(cx) - expect_x) < 0.08
+        expect_y = 0.5 if POSITIONS[position] == "center" else (0.27 if "top" in POSITIONS[position] else 0.73)
+        assert abs(float(cx) - expect_x) < 0.08 and abs(float(cy) - expect_y) < 0.08
         core = img.sum(0) > 0.9 * img.sum(0).max()  # inside the shape, away from antialiased edges
         mean_rgb = img[:, core].mean(1)
         want = torch.tensor(COLOURS[list(COLOURS)[colour]], dtype=torch.float32)

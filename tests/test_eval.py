@@ -12,10 +12,9 @@ from genlab.train import train
 
 @pytest.fixture(scope="module")
 def gan_checkpoint(tmp_path_factory):
+    from conftest import TINY
     from hydra import compose, initialize_config_module
     from hydra.core.global_hydra import GlobalHydra
-
-    from conftest import TINY
 
     out = tmp_path_factory.mktemp("evalrun") / "run"
     GlobalHydra.instance().clear()

@@ -10,7 +10,7 @@ from genlab.metrics.kid import kernel_distance
 
 def numpy_mmd2(x: np.ndarray, y: np.ndarray) -> float:
     d = x.shape[1]
-    k = lambda a, b: (a @ b.T / d + 1.0) ** 3  # noqa: E731
+    k = lambda a, b: (a @ b.T / d + 1.0) ** 3
     m, n = len(x), len(y)
     kxx, kyy, kxy = k(x, x), k(y, y), k(x, y)
     return float((kxx.sum() - np.trace(kxx)) / (m * (m - 1)) + (kyy.sum() - np.trace(kyy)) / (n * (n - 1))

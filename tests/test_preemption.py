@@ -57,7 +57,7 @@ def test_slurm_sigusr1_requeues_once(tmp_path):
     proc = start(out, {"SLURM_JOB_ID": "4242", "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"})
     wait_for_training(out, proc)
     proc.send_signal(signal.SIGUSR1)
-    stdout, stderr = proc.communicate(timeout=120)
+    _, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 0, stderr[-2000:]
     assert log.read_text().splitlines() == ["requeue 4242"]
     assert (out / "checkpoints" / "last.ckpt").exists()

@@ -12,10 +12,9 @@ from genlab.train import train
 
 @pytest.fixture(scope="module")
 def checkpoints(tmp_path_factory):
+    from conftest import TINY
     from hydra import compose, initialize_config_module
     from hydra.core.global_hydra import GlobalHydra
-
-    from conftest import TINY
 
     root = tmp_path_factory.mktemp("ckpts")
     paths = {}
@@ -58,9 +57,10 @@ def test_prompts_file_cycles(checkpoints, tmp_path):
     r = sample(f"ckpt_path={checkpoints['cvae']}", "num_samples=4", f"prompts_file={tmp_path / 'prompts.txt'}",
                "out=p.png", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
+    from omegaconf import OmegaConf
+
     import genlab
     from genlab.sample import read_prompts
-    from omegaconf import OmegaConf
 
     cfg = OmegaConf.create({"prompt": None, "prompts_file": str(tmp_path / "prompts.txt")})
     assert read_prompts(cfg, 4) == ["a handwritten digit one", "a handwritten digit eight"] * 2

@@ -13,6 +13,6 @@ try:
 except metadata.PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0+unknown"
 
-from genlab.load import export, load  # noqa: E402
+from genlab.load import export, load
 
 __all__ = ["__version__", "export", "load"]

@@ -10,26 +10,23 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sys
 from pathlib import Path
 
 import hydra
 import torch
 from omegaconf import DictConfig, OmegaConf
+from torch.utils.data import default_collate
 
-from genlab.errors import ConfigError, GenlabError
+from genlab.errors import ConfigError, exit_on_error
 
 METRICS = ("fid", "kid", "pr")
 
 
 def data_config(cfg: DictConfig) -> DictConfig:
     if cfg.dataset is not None:
-        from hydra import compose, initialize_config_module
-        from hydra.core.global_hydra import GlobalHydra
+        from genlab.utils.config import compose_train
 
-        GlobalHydra.instance().clear()
-        with initialize_config_module(config_module="genlab.conf", version_base="1.3"):
-            return compose("train", overrides=[f"data={cfg.dataset}", "paths.output_dir=unused"]).data
+        return compose_train(f"data={cfg.dataset}").data
     if cfg.ckpt_path is None:
         raise ConfigError("images_dir= needs dataset=NAME (the data set the images are compared with)")
     run_config = Path(cfg.ckpt_path).resolve().parent.parent / "config.yaml"
@@ -107,8 +104,7 @@ def evaluate(cfg: DictConfig) -> dict:
         chunks = []
         for k, start in enumerate(range(0, n, cfg.batch_size)):
             part = items[start:start + cfg.batch_size]
-            cond = model.condition_from_batch({"caption": [it["caption"] for it in part],
-                                               "label": torch.tensor([it["label"] for it in part])})
+            cond = model.condition_from_batch(default_collate(part))
             gen = torch.Generator().manual_seed(cfg.seed * 100_003 + k)
             chunks.append(quantize(model.generate(len(part), condition=cond, generator=gen).cpu()))
         fake = torch.cat(chunks)
@@ -134,11 +130,8 @@ def evaluate(cfg: DictConfig) -> dict:
 
 @hydra.main(version_base="1.3", config_path="pkg://genlab.conf", config_name="eval")
 def _hydra_main(cfg: DictConfig) -> None:
-    try:
+    with exit_on_error():
         result = evaluate(cfg)
-    except GenlabError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
     print(f"{'metric':12} value   ({result['num_images']} images, {result['extractor']} features, "
           f"{result['data']} {result['split']})")
     for key in ("fid", "kid", "kid_std", "precision", "recall"):

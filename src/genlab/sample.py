@@ -6,14 +6,13 @@ samples), `traverse` (VAE family: one latent dimension varied at a time, one row
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import hydra
 import torch
 from omegaconf import DictConfig
 
-from genlab.errors import ConfigError, GenlabError
+from genlab.errors import ConfigError, exit_on_error
 
 
 def read_prompts(cfg: DictConfig, n: int) -> list[str] | None:
@@ -107,11 +106,8 @@ def sample(cfg: DictConfig) -> Path:
 
 @hydra.main(version_base="1.3", config_path="pkg://genlab.conf", config_name="sample")
 def _hydra_main(cfg: DictConfig) -> None:
-    try:
+    with exit_on_error():
         sample(cfg)
-    except GenlabError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
 
 
 def main() -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from genlab.errors import ConfigError, GenlabError
+from genlab.errors import ConfigError, exit_on_error
 
 
 def resolve_ckpt_path(ckpt_path: str | None, output_dir: Path) -> str | None:
@@ -125,11 +125,8 @@ def _hydra_main(cfg: DictConfig) -> float | None:
     hc = HydraConfig.get()
     if hc.mode == RunMode.MULTIRUN and not any(o.startswith("paths.output_dir=") for o in hc.overrides.task):
         cfg.paths.output_dir = hc.runtime.output_dir  # one folder per sweep job
-    try:
+    with exit_on_error():
         return train(cfg)
-    except GenlabError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
 
 
 def check_argv(argv: list[str]) -> None:
@@ -143,11 +140,8 @@ def check_argv(argv: list[str]) -> None:
 
 
 def main() -> None:
-    try:
+    with exit_on_error():
         check_argv(sys.argv[1:])
-    except GenlabError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
     os.environ.setdefault("HYDRA_FULL_ERROR", "0")
     _hydra_main()
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import torch
 from pytorch_lightning import Callback
+from torch.utils.data import default_collate
 
 from genlab.errors import ConfigError
 from genlab.metrics.fid import FID, JudgeFeatures
@@ -28,16 +29,14 @@ class JudgeFID(Callback):
             raise ConfigError("callbacks.judge_fid needs every_n_steps >= 1 and num_samples >= 2")
         self.judge, self.every, self.num_samples = judge, every_n_steps, num_samples
         self.batch_size, self.seed, self.key = batch_size, seed, key
-        self.metric = FID(feature=JudgeFeatures(load_judge(judge)), reset_real_features=False)
+        self.features = JudgeFeatures(load_judge(judge))
+        self.metric: FID | None = None
         self._real_ready = False
         self._last_step = -1
 
     def on_fit_start(self, trainer, pl_module) -> None:
-        self.metric.reset()
-        self.metric.reset_real_features = True
-        self.metric.reset()
-        self.metric.reset_real_features = False
-        self.metric.to(pl_module.device)
+        # a fresh metric each fit: no state shared between ddp_spawn ranks or left from an earlier fit
+        self.metric = FID(feature=self.features, reset_real_features=False).to(pl_module.device)
         self._real_ready = False
 
     def _share(self, trainer) -> range:
@@ -59,9 +58,7 @@ class JudgeFID(Callback):
             chunk = indices[start:start + self.batch_size]
             condition = None
             if pl_module.conditional:
-                items = [dataset[i] for i in chunk]
-                condition = pl_module.condition_from_batch(
-                    {"caption": [it["caption"] for it in items], "label": torch.tensor([it["label"] for it in items])})
+                condition = pl_module.condition_from_batch(default_collate([dataset[i] for i in chunk]))
             gen = torch.Generator().manual_seed(self.seed + 100_003 * trainer.global_rank + n)
             fake = pl_module.generate(len(chunk), condition=condition, generator=gen)
             self.metric.update(quantize(fake), real=False)

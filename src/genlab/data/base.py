@@ -23,14 +23,15 @@ class Source:
     class_names: list[str] | None = None
     judge: str | None = None  # the shipped judge network that reads this data set (genlab.metrics.judges)
 
+    # each data set implements these three (the interface every Source provides)
     def splits(self) -> list[str]:
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must list its splits")
 
     def dataset(self, split: str) -> Dataset:
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must give a Dataset per split")
 
     def item(self, split: str, index: int) -> dict:
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must give one example as the batch dict")
 
     def caption(self, split: str, index: int) -> str:
         """One caption without loading the image, where a source can (vocabularies read every caption)."""

@@ -99,7 +99,7 @@ class GenDataModule(LightningDataModule):
             self.datasets[split] = self.source.dataset(split)
         if "val" not in native:
             full = self.datasets["train"]
-            n_val = int(round(len(full) * self.val_fraction))
+            n_val = round(len(full) * self.val_fraction)
             order = torch.randperm(len(full), generator=torch.Generator().manual_seed(self.split_seed)).tolist()
             self.datasets["train"] = Subset(full, order[n_val:])
             if n_val:

@@ -26,12 +26,12 @@ class TorchvisionSource(Source):
         self._sets: dict[str, object] = {}
 
     def _make(self, split: str, download: bool):
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must build its torchvision data set")
 
     def _open(self, split: str, download: bool):
         try:
             return self._make(split, download)
-        except Exception as exc:  # torchvision raises RuntimeError, URLError, OSError... for the same cause
+        except Exception as exc:  # noqa: BLE001 - torchvision raises RuntimeError, URLError, OSError... for one cause
             why = "downloading them failed" if download else "download is off (data.source.download=false)"
             raise DataUnavailableError(
                 f"{self.name}: the files are not in {self.root / self.folder} (expected "

@@ -19,16 +19,14 @@ def quantize(images: torch.Tensor) -> torch.Tensor:
     return x.mul(255).add_(0.5).clamp_(0, 255).to(torch.uint8)
 
 
-@torch.no_grad()
-def judge_features(judge, images: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
-    """Images ([-1, 1] floats or uint8) -> (N, feature_dim) float64 judge features."""
-    if images.dtype != torch.uint8:
-        images = quantize(images)
-    device = next(judge.parameters()).device
-    parts = [judge.features(b.to(device).float() / 127.5 - 1) for b in images.split(batch_size)]
-    return torch.cat(parts).double().cpu()
+def judge_fid(data: str, real_images: torch.Tensor, fake_images: torch.Tensor, batch_size: int = 500) -> float:
+    """Judge FID between two image sets ([-1, 1] floats or uint8) of data set `data`."""
+    from genlab.metrics.fid import JudgeFeatures
 
+    features = JudgeFeatures(load_judge(data))
 
-def judge_fid(data: str, real_images: torch.Tensor, fake_images: torch.Tensor) -> float:
-    judge = load_judge(data)
-    return frechet_distance(judge_features(judge, real_images), judge_features(judge, fake_images))
+    def extract(images: torch.Tensor) -> torch.Tensor:
+        images = images if images.dtype == torch.uint8 else quantize(images)
+        return torch.cat([features(b) for b in images.split(batch_size)]).double()
+
+    return frechet_distance(extract(real_images), extract(fake_images))

@@ -16,8 +16,7 @@ from torchmetrics import MeanSquaredError
 from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMeasure
 
 from genlab.errors import ConfigError
-from genlab.models.base import GenerativeModel, as_generator
-from genlab.models.gan import check_optimizer
+from genlab.models.base import GenerativeModel, as_generator, check_optimizer
 from genlab.nets.conv import VectorDecoder, VectorEncoder
 
 ADAM = {"_target_": "torch.optim.Adam", "lr": 1e-3}

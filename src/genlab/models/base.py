@@ -19,6 +19,15 @@ def as_generator(generator: torch.Generator | int | None) -> torch.Generator | N
     raise TypeError(f"generator must be a torch.Generator, an int seed or None, not {type(generator).__name__}")
 
 
+def check_optimizer(name: str, cfg: dict) -> dict:
+    if not isinstance(cfg, dict) or "_target_" not in cfg:
+        raise ConfigError(f"model.{name} must be a mapping with a _target_ such as torch.optim.Adam")
+    lr = cfg.get("lr")
+    if lr is not None and not (isinstance(lr, (int, float)) and lr > 0):
+        raise ConfigError(f"model.{name}.lr={lr!r} must be a positive number")
+    return dict(cfg)
+
+
 class GenerativeModel(LightningModule):
     """Base class of every family.
 
@@ -40,11 +49,10 @@ class GenerativeModel(LightningModule):
     # ---- the shared interface --------------------------------------------------------------------
     @torch.no_grad()
     def generate(self, n: int, condition=None, generator: torch.Generator | int | None = None) -> torch.Tensor:
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must implement generate (the shared contract)")
 
     def condition_from_batch(self, batch: dict):
         """What `generate` takes as `condition` for the examples of a batch (None: unconditional)."""
-        return None
 
     def condition_from_prompts(self, prompts: list[str]):
         """What `generate` takes as `condition` for prompts given on the command line."""

@@ -15,21 +15,12 @@ import torch.nn.functional as F
 from hydra.utils import instantiate
 
 from genlab.errors import ConfigError
-from genlab.models.base import GenerativeModel, as_generator
+from genlab.models.base import GenerativeModel, as_generator, check_optimizer
 from genlab.nets.dcgan import Discriminator, Generator
 from genlab.nets.diffaugment import check_policy, diff_augment
 
 LOSSES = ("nonsaturating", "hinge", "wgan_gp")
 ADAM = {"_target_": "torch.optim.Adam", "lr": 2e-4, "betas": [0.5, 0.999]}
-
-
-def check_optimizer(name: str, cfg: dict) -> dict:
-    if not isinstance(cfg, dict) or "_target_" not in cfg:
-        raise ConfigError(f"model.{name} must be a mapping with a _target_ such as torch.optim.Adam")
-    lr = cfg.get("lr")
-    if lr is not None and not (isinstance(lr, (int, float)) and lr > 0):
-        raise ConfigError(f"model.{name}.lr={lr!r} must be a positive number")
-    return dict(cfg)
 
 
 def warmup_decay(warmup_steps: int, decay: str, total_steps: int | None):

@@ -8,6 +8,18 @@ from hydra.utils import instantiate
 from genlab.errors import GenlabError
 
 
+def compose_train(*overrides: str):
+    """The training config composed outside a Hydra run (notebooks, scripts, tests), paths unused."""
+    from hydra import compose, initialize_config_module
+    from hydra.core.global_hydra import GlobalHydra
+
+    GlobalHydra.instance().clear()
+    with initialize_config_module(config_module="genlab.conf", version_base="1.3"):
+        cfg = compose("train", overrides=[*overrides, "paths.output_dir=unused"])
+    GlobalHydra.instance().clear()
+    return cfg
+
+
 def make(node, **kwargs):
     """hydra.utils.instantiate with `_convert_="all"` (plain dicts and lists reach constructors, so saved
     hyperparameters hold no OmegaConf objects), re-raising a GenlabError that Hydra wrapped."""

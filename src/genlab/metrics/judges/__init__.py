@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import torch
-
 from genlab.errors import ConfigError
 from genlab.nets.judge import Judge
 
@@ -25,16 +23,9 @@ JUDGE_SPECS = {
 
 
 def judge_datamodule(name: str):
-    from hydra import compose, initialize_config_module
-    from hydra.core.global_hydra import GlobalHydra
+    from genlab.utils.config import compose_train, make
 
-    from genlab.utils.config import make
-
-    GlobalHydra.instance().clear()
-    with initialize_config_module(config_module="genlab.conf", version_base="1.3"):
-        cfg = compose("train", overrides=[*JUDGE_SPECS[name]["overrides"], "paths.output_dir=unused"])
-    GlobalHydra.instance().clear()
-    dm = make(cfg.data)
+    dm = make(compose_train(*JUDGE_SPECS[name]["overrides"]).data)
     dm.setup()
     return dm
 
