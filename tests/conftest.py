@@ -34,6 +34,12 @@ def options(group: str) -> list[str]:
     return sorted(p.stem for p in (CONF / group).glob("*.yaml"))
 
 
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path_factory, monkeypatch):
+    """Evaluations cache reference statistics here, never in the user's cache directory."""
+    monkeypatch.setenv("GENLAB_CACHE", str(tmp_path_factory.mktemp("genlab-cache")))
+
+
 @pytest.fixture
 def make_cfg(tmp_path):
     """compose(overrides) -> a config whose run writes under tmp_path/run."""

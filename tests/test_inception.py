@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from genlab.metrics import inception_score
 from genlab.metrics.inception import WEIGHTS_FILE, InceptionFeatures, MissingWeightsError
 
 
@@ -40,6 +41,11 @@ def test_features_from_local_weights(random_weights):
     assert torch.allclose(extractor(big), feats, rtol=0.2, atol=0.05)
     grey = extractor(images[:, :1])
     assert grey.shape == (3, 2048)
+    # the Inception Score's 1,008 unbiased logits come from the same pass
+    same, logits = extractor.features_and_logits(images)
+    assert torch.equal(same, feats) and logits.shape == (3, 1008) and torch.isfinite(logits).all()
+    score, _ = inception_score(logits, splits=1)
+    assert 1 - 1e-9 <= score <= 3 + 1e-9  # from 1 to the number of images
 
 
 def test_missing_weights_one_sentence(tmp_path, monkeypatch):

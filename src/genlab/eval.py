@@ -1,9 +1,11 @@
-"""`python -m genlab.eval`: FID, KID and precision/recall of a checkpoint's samples (or a folder of
-images) against a data set's real images, on judge or Inception features; prints a table, writes JSON.
+"""`python -m genlab.eval`: FID, KID, precision/recall and Inception Score of a checkpoint's samples (or a
+folder of images) against a data set's real images, on judge or Inception features, and the conditional
+accuracy of a conditioned model; prints a table, writes JSON.
 
 Every number is computed one way: images quantised to uint8 as genlab writes PNGs, features from the
-chosen extractor, float64 statistics. The JSON records the number of images, the extractor and a hash of
-its weights, the data set, split and generator version, and the genlab version.
+chosen extractor, float64 statistics. The real images' statistics (and features, for KID and precision/
+recall) come from a cache keyed by everything they depend on. The JSON records the number of images, the
+extractor and a hash of its weights, the data set, split and generator version, and the genlab version.
 """
 
 from __future__ import annotations
@@ -15,11 +17,10 @@ from pathlib import Path
 import hydra
 import torch
 from omegaconf import DictConfig, OmegaConf
-from torch.utils.data import default_collate
 
 from genlab.errors import ConfigError, exit_on_error
 
-METRICS = ("fid", "kid", "pr")
+METRICS = ("fid", "kid", "pr", "is", "cond_acc")
 
 
 def data_config(cfg: DictConfig) -> DictConfig:
@@ -71,12 +72,15 @@ def read_images(folder: Path, size: int, channels: int) -> torch.Tensor:
     return torch.stack(images)
 
 
-def evaluate(cfg: DictConfig) -> dict:
-    import genlab
-    from genlab.metrics import frechet_distance, kernel_distance, precision_recall
-    from genlab.metrics.judge_fid import quantize
-    from genlab.utils.config import make
+def cache_dir(cfg: DictConfig) -> Path | None:
+    from genlab.metrics.reference import default_cache_dir
 
+    if not cfg.cache:
+        return None
+    return Path(cfg.cache_dir).expanduser() if cfg.cache_dir else default_cache_dir()
+
+
+def check(cfg: DictConfig) -> list[str]:
     wanted = list(cfg.metrics)
     if not wanted or any(m not in METRICS for m in wanted):
         raise ConfigError(f"metrics={wanted} must be a non-empty list of {list(METRICS)}")
@@ -84,48 +88,97 @@ def evaluate(cfg: DictConfig) -> dict:
         raise ConfigError(f"num_samples={cfg.num_samples!r} must be an integer of at least 2")
     if (cfg.ckpt_path is None) == (cfg.images_dir is None):
         raise ConfigError("give exactly one of ckpt_path= and images_dir=")
+    if "cond_acc" in wanted and cfg.ckpt_path is None:
+        raise ConfigError("metrics=[cond_acc] generates for given conditions, so it needs ckpt_path=, not images_dir=")
+    return wanted
+
+
+def evaluate(cfg: DictConfig) -> dict:
+    import genlab
+    from genlab.metrics.conditional import generate_like
+    from genlab.metrics.reference import reference_key
+    from genlab.utils.config import make
+
+    wanted = check(cfg)
     data_cfg = data_config(cfg)
     dm = make(data_cfg)
-    net, digest = extractor(cfg, data_cfg.get("judge") or dm.source.judge)
+    judge_name = data_cfg.get("judge") or dm.source.judge
+    net, digest = extractor(cfg, judge_name)
     dm.setup()
     if cfg.split not in dm.datasets:
         raise ConfigError(f"split={cfg.split} is not a split of this data set; it has {sorted(dm.datasets)}")
     real_set = dm.datasets[cfg.split]
     n = min(cfg.num_samples, len(real_set))
-    items = [real_set[i] for i in range(n)]
-    real = quantize(torch.stack([it["image"] for it in items]))
-
+    model = fake = None
     if cfg.images_dir is not None:
         fake = read_images(Path(cfg.images_dir), dm.image_size, dm.channels)
         n = min(n, len(fake))
-        real, fake = real[:n], fake[:n]
+        fake = fake[:n]
     else:
         model = genlab.load(cfg.ckpt_path, map_location=cfg.device)
-        chunks = []
-        for k, start in enumerate(range(0, n, cfg.batch_size)):
-            part = items[start:start + cfg.batch_size]
-            cond = model.condition_from_batch(default_collate(part))
-            gen = torch.Generator().manual_seed(cfg.seed * 100_003 + k)
-            chunks.append(quantize(model.generate(len(part), condition=cond, generator=gen).cpu()))
-        fake = torch.cat(chunks)
+    version = getattr(dm.source, "version", None)
+    key = reference_key(data_cfg, version, cfg.split, cfg.feature_extractor, digest, n)
+    folder, cache_status, values = cache_dir(cfg), None, {}
+    if set(wanted) - {"cond_acc"}:
+        if fake is None:
+            fake = generate_like(model, [real_set[i] for i in range(n)], cfg.batch_size, cfg.seed)
+        values, cache_status = distribution_metrics(cfg, wanted, net, real_set, fake, key, folder)
+    if "cond_acc" in wanted:
+        values["cond_acc"] = cond_acc(cfg, model, dm, judge_name, n)
+    return {**values, "num_images": n, "extractor": cfg.feature_extractor, "extractor_weights_sha256": digest,
+            "data": type(dm.source).__name__, "split": cfg.split, "data_generator_version": version,
+            "image_size": dm.image_size, "source": str(cfg.ckpt_path or cfg.images_dir),
+            "reference_cache": str(folder / key) if folder else None, "reference_cache_status": cache_status,
+            "genlab_version": genlab.__version__}
 
-    def features(images):
-        return torch.cat([net(b.to(cfg.device)).double().cpu() for b in images.split(cfg.batch_size)])
 
-    real_f, fake_f = features(real), features(fake)
+def distribution_metrics(cfg: DictConfig, wanted: list[str], net, real_set, fake: torch.Tensor, key: str,
+                         folder: Path | None) -> tuple[dict, str]:
+    """FID, KID, precision/recall and IS of uint8 `fake` against the first len(fake) images of `real_set`."""
+    from genlab.metrics import (
+        frechet_from_stats,
+        gaussian_stats,
+        inception_score,
+        kernel_distance,
+        precision_recall,
+    )
+    from genlab.metrics.judge_fid import quantize
+    from genlab.metrics.reference import reference
+
+    def extract(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        parts = [net.features_and_logits(b.to(cfg.device)) for b in images.split(cfg.batch_size)]
+        return tuple(torch.cat([p[i] for p in parts]).double().cpu() for i in (0, 1))
+
+    n = len(fake)
+    real_stats, real_f, status = reference(
+        key, lambda: extract(quantize(torch.stack([real_set[i]["image"] for i in range(n)])))[0],
+        need_features=bool({"kid", "pr"} & set(wanted)), cache_dir=folder)
+    fake_f, fake_logits = extract(fake)
     values = {}
     if "fid" in wanted:
-        values["fid"] = frechet_distance(real_f, fake_f)
+        values["fid"] = frechet_from_stats(*real_stats, *gaussian_stats(fake_f))
     if "kid" in wanted:
-        values["kid"], values["kid_std"] = kernel_distance(real_f, fake_f, subsets=10, subset_size=min(1000, max(2, n // 2)),
-                                                           seed=cfg.seed)
+        values["kid"], values["kid_std"] = kernel_distance(real_f, fake_f, subsets=10,
+                                                           subset_size=min(1000, max(2, n // 2)), seed=cfg.seed)
     if "pr" in wanted:
         values["precision"], values["recall"] = precision_recall(real_f, fake_f)
-    source = getattr(dm.source, "version", None)
-    return {**values, "num_images": n, "extractor": cfg.feature_extractor, "extractor_weights_sha256": digest,
-            "data": type(dm.source).__name__, "split": cfg.split, "data_generator_version": source,
-            "image_size": dm.image_size, "source": str(cfg.ckpt_path or cfg.images_dir),
-            "genlab_version": genlab.__version__}
+    if "is" in wanted:
+        values["is"], values["is_std"] = inception_score(fake_logits, splits=min(cfg.is_splits, n), seed=cfg.seed)
+    return values, status
+
+
+def cond_acc(cfg: DictConfig, model, dm, judge_name: str | None, n: int) -> dict:
+    """Per attribute and joint, on the conditions of training examples and, where the data set holds some
+    out, of the held-out shape x colour pairs."""
+    from genlab.metrics.conditional import conditional_accuracy
+    from genlab.metrics.judges import load_judge
+
+    if judge_name is None:
+        raise ConfigError("metrics=[cond_acc] reads attributes back with the data set's judge, and this data set has none")
+    judge = load_judge(judge_name)
+    return {split: conditional_accuracy(model, dm.datasets[split], judge, dm.attribute_names, n,
+                                        batch_size=cfg.batch_size, seed=cfg.seed)
+            for split in ("train", "heldout") if split in dm.datasets}
 
 
 @hydra.main(version_base="1.3", config_path="pkg://genlab.conf", config_name="eval")
@@ -134,9 +187,11 @@ def _hydra_main(cfg: DictConfig) -> None:
         result = evaluate(cfg)
     print(f"{'metric':12} value   ({result['num_images']} images, {result['extractor']} features, "
           f"{result['data']} {result['split']})")
-    for key in ("fid", "kid", "kid_std", "precision", "recall"):
+    for key in ("fid", "kid", "kid_std", "precision", "recall", "is", "is_std"):
         if key in result:
             print(f"{key:12} {result[key]:.6g}")
+    for split, accuracy in result.get("cond_acc", {}).items():
+        print(f"cond_acc {split:8} " + "  ".join(f"{k} {v:.3f}" for k, v in accuracy.items() if k != "num_images"))
     Path(cfg.out).parent.mkdir(parents=True, exist_ok=True)
     Path(cfg.out).write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {Path(cfg.out).resolve()}")

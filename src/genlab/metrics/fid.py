@@ -22,6 +22,13 @@ class JudgeFeatures(nn.Module):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.judge.features(images.float() / 127.5 - 1)
 
+    @torch.no_grad()
+    def features_and_logits(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Features, and joint attribute log-probabilities for the (judge) Inception Score."""
+        from genlab.metrics.inception_score import joint_log_probs
+
+        return self(images), joint_log_probs(self.judge(images.float() / 127.5 - 1))
+
 
 class FID(FrechetInceptionDistance):
     """torchmetrics' FID states and synchronisation; the distance itself from `frechet_from_stats`."""

@@ -31,8 +31,13 @@ def frechet_distance(real_features, fake_features) -> float:
     x, y = feature_matrix(real_features, "real_features"), feature_matrix(fake_features, "fake_features")
     if x.shape[1] != y.shape[1]:
         raise ConfigError(f"feature sizes differ: real {x.shape[1]}, fake {y.shape[1]}")
-    s1, s2 = torch.cov(x.T).reshape(x.shape[1], -1), torch.cov(y.T).reshape(y.shape[1], -1)
-    return frechet_from_stats(x.mean(0), s1, y.mean(0), s2)
+    return frechet_from_stats(*gaussian_stats(x), *gaussian_stats(y))
+
+
+def gaussian_stats(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """float64 mean and unbiased covariance of (N, D) features: the statistics FID compares."""
+    x = feature_matrix(features, "features")
+    return x.mean(0), torch.cov(x.T).reshape(x.shape[1], -1)
 
 
 def frechet_from_stats(mu1: torch.Tensor, s1: torch.Tensor, mu2: torch.Tensor, s2: torch.Tensor) -> float:

@@ -38,7 +38,7 @@ def find_inception_weights(weights_path: str | None = None) -> Path:
 
 
 class InceptionFeatures(nn.Module):
-    """uint8 images (N, 3, H, W) -> 2048 pool features (N, 2048), float64-ready float32."""
+    """uint8 images (N, 3, H, W) -> 2048 pool features (N, 2048); `features_and_logits` adds IS logits."""
 
     num_features = 2048  # torchmetrics' FID/KID read this from a custom extractor
 
@@ -48,7 +48,7 @@ class InceptionFeatures(nn.Module):
 
         self.weights_path = find_inception_weights(weights_path)
         try:
-            self.net = FeatureExtractorInceptionV3("inception-v3-compat", ["2048"],
+            self.net = FeatureExtractorInceptionV3("inception-v3-compat", ["2048", "logits_unbiased"],
                                                    feature_extractor_weights_path=str(self.weights_path))
         except (RuntimeError, OSError, EOFError) as exc:
             raise MissingWeightsError(f"{self.weights_path} is not a readable {WEIGHTS_FILE} "
@@ -56,8 +56,14 @@ class InceptionFeatures(nn.Module):
 
     @torch.no_grad()
     def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.features_and_logits(images)[0]
+
+    @torch.no_grad()
+    def features_and_logits(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Pool features (N, 2048) and the 1,008 unbiased logits the Inception Score reads, in one pass."""
         if images.dtype != torch.uint8:
             raise GenlabError(f"Inception features take uint8 images, got {images.dtype}")
         if images.shape[1] == 1:
             images = images.expand(-1, 3, -1, -1)
-        return self.net(images)[0].reshape(images.shape[0], -1)
+        features, logits = self.net(images)
+        return features.reshape(images.shape[0], -1), logits

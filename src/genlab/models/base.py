@@ -38,6 +38,9 @@ class GenerativeModel(LightningModule):
     """
 
     conditional = False  # True for families that use `condition`
+    # what a condition names: "caption" (every attribute a caption states), "label" (the class, which
+    # every labelled data set keeps as its first attribute) or None; conditional accuracy reads it
+    conditions_on: str | None = None
     main_loss = "train/loss"  # the logged loss that training must lower (the test harness checks it)
 
     def __init__(self, image_size: int, channels: int):

@@ -43,6 +43,10 @@ class CVAE(VAE):
             self.caption_encoder = CaptionEncoder(vocabulary, self.hparams.condition_dim).to(self.device)
             self.hparams.vocabulary = vocabulary
 
+    @property
+    def conditions_on(self) -> str:
+        return self.hparams.condition
+
     def condition_from_batch(self, batch: dict):
         return batch["label"] if self.hparams.condition == "label" else batch["caption"]
 

@@ -1,0 +1,48 @@
+"""Conditional accuracy: generate for the conditions (captions or labels) of real examples, read the
+attributes back with the data set's judge, and count how often they match.
+
+A caption states every attribute, so each is checked, and "joint" counts images with all of them right;
+a label is the class, which every labelled data set keeps as its first attribute, so only that one is.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch.utils.data import Dataset, default_collate
+
+from genlab.errors import ConfigError
+from genlab.metrics.judge_fid import quantize
+
+
+def generate_like(model, items: list[dict], batch_size: int, seed: int) -> torch.Tensor:
+    """One uint8 sample per item, conditioned as the item is (unconditional models ignore it), seeded per
+    chunk so that the result does not depend on anything but `seed` and `batch_size`."""
+    chunks = []
+    for k, start in enumerate(range(0, len(items), batch_size)):
+        part = items[start:start + batch_size]
+        cond = model.condition_from_batch(default_collate(part))
+        gen = torch.Generator().manual_seed(seed * 100_003 + k)
+        chunks.append(quantize(model.generate(len(part), condition=cond, generator=gen).cpu()))
+    return torch.cat(chunks)
+
+
+def conditional_accuracy(model, dataset: Dataset, judge, attribute_names: list[str], num_samples: int,
+                         batch_size: int = 250, seed: int = 0) -> dict:
+    """Fraction of samples whose judged attributes match their conditions, per attribute and jointly,
+    over the first `num_samples` examples of `dataset`."""
+    kind = getattr(model, "conditions_on", None)
+    if kind not in ("caption", "label"):
+        raise ConfigError(f"{type(model).__name__} is unconditional; conditional accuracy needs a caption- or "
+                          f"label-conditioned model (such as model=cvae)")
+    n = min(num_samples, len(dataset))
+    items = [dataset[i] for i in range(n)]
+    images = generate_like(model, items, batch_size, seed)
+    wanted = torch.stack([it["attrs"] for it in items])
+    if kind == "label":
+        attribute_names, wanted = attribute_names[:1], wanted[:, :1]
+    with torch.no_grad():
+        predicted = torch.cat([torch.stack([h.argmax(1) for h in judge(b.float() / 127.5 - 1)], 1)
+                               for b in images.split(batch_size)])
+    hits = predicted[:, :len(attribute_names)] == wanted
+    result = {name: float(hits[:, i].double().mean()) for i, name in enumerate(attribute_names)}
+    return {**result, "joint": float(hits.all(1).double().mean()), "num_images": n}
