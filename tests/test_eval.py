@@ -75,7 +75,7 @@ def eval_cfg(*overrides):
     return cfg
 
 
-def test_reference_statistics_are_cached_by_everything_they_depend_on(gan_checkpoint, tmp_path):
+def test_reference_statistics_are_cached_by_everything_they_depend_on(gan_checkpoint, tmp_path, capsys):
     from genlab.eval import evaluate
 
     base = [f"ckpt_path={gan_checkpoint}", "num_samples=40", "batch_size=40", f"cache_dir={tmp_path}"]
@@ -103,6 +103,12 @@ def test_reference_statistics_are_cached_by_everything_they_depend_on(gan_checkp
     (tmp_path / name).write_bytes(b"not a tensor file")
     redone = evaluate(eval_cfg(*base, "metrics=[fid]"))
     assert redone["reference_cache_status"] == "miss" and redone["fid"] == first["fid"]
+    # a cache that cannot be written costs time, not the result
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    unwritable = evaluate(eval_cfg(*base[:3], f"cache_dir={blocker / 'cache'}", "metrics=[fid]"))
+    assert unwritable["fid"] == first["fid"]
+    assert f"warning: could not write the reference cache {blocker / 'cache'}" in capsys.readouterr().err
 
 
 def test_conditional_accuracy_of_a_caption_model(tmp_path):

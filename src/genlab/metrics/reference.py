@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import pickle
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -49,10 +50,15 @@ def _load(path: Path, *keys: str) -> dict | None:
 
 
 def _save(path: Path, obj: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write atomically; a cache that cannot be written costs time, not the evaluation."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    except OSError as exc:
+        print(f"warning: could not write the reference cache {path} ({exc.strerror or exc}); set cache_dir= to a "
+              f"writable folder or cache=false", file=sys.stderr)
 
 
 def reference(key: str, compute: Callable[[], torch.Tensor], need_features: bool,
