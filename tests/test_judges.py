@@ -70,3 +70,16 @@ def test_judge_fid_callback_logs_monitors_and_is_a_sweep_objective(make_cfg, tmp
     assert value == pytest.approx(logged[-1], rel=1e-6) and value > 0
     best = [p.name for p in (tmp_path / "run" / "checkpoints").iterdir() if p.name != "last.ckpt"]
     assert len(best) == 1  # the best checkpoint by metrics/judge_fid
+
+
+def test_judges_refuse_images_of_another_size(make_cfg):
+    from genlab.errors import ConfigError
+    from genlab.train import train
+
+    with pytest.raises(ConfigError, match=r"the shapes judge reads 32x32 images with 3 channel\(s\), these are 16x16 "
+                                          r"with 3: judge metrics need data.image_size=32"):
+        load_judge("shapes", 16, 3)
+    assert load_judge("digits", 16, 1) is not None
+    cfg = make_cfg(["callbacks=judge_fid", "data.image_size=16", "trainer.max_steps=2"])
+    with pytest.raises(ConfigError, match="the shapes judge reads 32x32 images"):
+        train(cfg)

@@ -40,7 +40,7 @@ def weights_hash(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
 
 
-def extractor(cfg: DictConfig, judge: str | None):
+def extractor(cfg: DictConfig, judge: str | None, image_size: int, channels: int):
     from genlab.metrics.fid import JudgeFeatures
     from genlab.metrics.inception import InceptionFeatures
     from genlab.metrics.judges import JUDGE_DIR, load_judge
@@ -51,7 +51,7 @@ def extractor(cfg: DictConfig, judge: str | None):
     if cfg.feature_extractor == "judge":
         if judge is None:
             raise ConfigError("this data set has no judge network; use feature_extractor=inception")
-        return JudgeFeatures(load_judge(judge)), weights_hash(JUDGE_DIR / f"{judge}.safetensors")
+        return JudgeFeatures(load_judge(judge, image_size, channels)), weights_hash(JUDGE_DIR / f"{judge}.safetensors")
     raise ConfigError(f"feature_extractor={cfg.feature_extractor!r} is not known; use judge or inception")
 
 
@@ -103,7 +103,7 @@ def evaluate(cfg: DictConfig) -> dict:
     data_cfg = data_config(cfg)
     dm = make(data_cfg)
     judge_name = data_cfg.get("judge") or dm.source.judge
-    net, digest = extractor(cfg, judge_name)
+    net, digest = extractor(cfg, judge_name, dm.image_size, dm.channels)
     dm.setup()
     if cfg.split not in dm.datasets:
         raise ConfigError(f"split={cfg.split} is not a split of this data set; it has {sorted(dm.datasets)}")
@@ -175,7 +175,7 @@ def cond_acc(cfg: DictConfig, model, dm, judge_name: str | None, n: int) -> dict
 
     if judge_name is None:
         raise ConfigError("metrics=[cond_acc] reads attributes back with the data set's judge, and this data set has none")
-    judge = load_judge(judge_name)
+    judge = load_judge(judge_name, dm.image_size, dm.channels)
     return {split: conditional_accuracy(model, dm.datasets[split], judge, dm.attribute_names, n,
                                         batch_size=cfg.batch_size, seed=cfg.seed)
             for split in ("train", "heldout") if split in dm.datasets}

@@ -16,7 +16,7 @@ from torch.utils.data import default_collate
 from genlab.errors import ConfigError
 from genlab.metrics.fid import FID, JudgeFeatures
 from genlab.metrics.judge_fid import quantize
-from genlab.metrics.judges import load_judge
+from genlab.metrics.judges import check_judge_input, load_judge
 
 
 class JudgeFID(Callback):
@@ -35,6 +35,7 @@ class JudgeFID(Callback):
         self._last_step = -1
 
     def on_fit_start(self, trainer, pl_module) -> None:
+        check_judge_input(self.judge, pl_module.image_size, pl_module.channels)
         # a fresh metric each fit: no state shared between ddp_spawn ranks or left from an earlier fit
         self.metric = FID(feature=self.features, reset_real_features=False).to(pl_module.device)
         self._real_ready = False

@@ -37,11 +37,22 @@ def build_judge(name: str) -> Judge:
     return Judge(spec["channels"], spec["image_size"], spec["sizes"])
 
 
-def load_judge(name: str) -> Judge:
-    """The shipped judge for `name` (shapes, digits, mnist5k), in eval mode."""
+def check_judge_input(name: str, image_size: int, channels: int) -> None:
+    spec = JUDGE_SPECS[name]
+    if (image_size, channels) != (spec["image_size"], spec["channels"]):
+        raise ConfigError(f"the {name} judge reads {spec['image_size']}x{spec['image_size']} images with "
+                          f"{spec['channels']} channel(s), these are {image_size}x{image_size} with {channels}: judge "
+                          f"metrics need data.image_size={spec['image_size']} (or use feature_extractor=inception)")
+
+
+def load_judge(name: str, image_size: int | None = None, channels: int | None = None) -> Judge:
+    """The shipped judge for `name` (shapes, digits, mnist5k), in eval mode; given the size and channels of
+    the images it will read, checks that they are the ones it was trained on."""
     from safetensors.torch import load_file
 
     judge = build_judge(name)
+    if image_size is not None:
+        check_judge_input(name, image_size, channels)
     path = JUDGE_DIR / f"{name}.safetensors"
     if not path.is_file():
         raise ConfigError(f"the {name} judge weights are missing ({path}); run experiments/train_judges.py")
