@@ -50,13 +50,14 @@ def main() -> None:
     out = Path(args.out)
     rows = []
     for data in args.data:
-        result = {m: train_and_judge(m, data, args.steps, out, args.num_samples, args.split, args.seed) for m in ("gan", "dcgan")}
-        gan, dcgan = result["gan"], result["dcgan"]
+        gan, dcgan = (train_and_judge(m, data, args.steps, out, args.num_samples, args.split, args.seed)
+                      for m in ("gan", "dcgan"))
         rows.append((data, gan, dcgan))
         print(f"{data}: gan FID {gan['fid']:.1f} (KID {gan['kid']:.2f}, {gan['wall']:.0f} s) | dcgan FID "
               f"{dcgan['fid']:.1f} (KID {dcgan['kid']:.2f}, {dcgan['wall']:.0f} s)", flush=True)
     counts = ", ".join(f"{data} {gan['num_images']}" for data, gan, _ in rows)
-    print(f"\n{args.steps} generator updates each; judge FID/KID against {args.split} images ({counts}), seed {args.seed}")
+    print(f"\n{args.steps} generator updates each; judge FID/KID against {args.split} images ({counts}), "
+          f"seed {args.seed}")
     print(f"{'data':8} {'gan FID':>8} {'dcgan FID':>10} {'ratio':>6} {'gan KID':>8} {'dcgan KID':>10} "
           f"{'gan s':>6} {'dcgan s':>8} {'time ratio':>10}  goal met")
     for data, gan, dcgan in rows:

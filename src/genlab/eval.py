@@ -174,7 +174,8 @@ def cond_acc(cfg: DictConfig, model, dm, judge_name: str | None, n: int) -> dict
     from genlab.metrics.judges import load_judge
 
     if judge_name is None:
-        raise ConfigError("metrics=[cond_acc] reads attributes back with the data set's judge, and this data set has none")
+        raise ConfigError("metrics=[cond_acc] reads attributes back with the data set's judge, and this data set "
+                          "has none")
     judge = load_judge(judge_name, dm.image_size, dm.channels)
     return {split: conditional_accuracy(model, dm.datasets[split], judge, dm.attribute_names, n,
                                         batch_size=cfg.batch_size, seed=cfg.seed)
