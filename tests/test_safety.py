@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from genlab.callbacks import checkpoint as checkpoint_module
 from genlab.callbacks.divergence import DivergenceError
 from genlab.train import build, train
+from genlab.utils import files as files_module
 
 
 def test_crash_between_write_and_rename_keeps_the_previous_checkpoint(make_cfg, tmp_path, monkeypatch):
@@ -20,7 +20,7 @@ def test_crash_between_write_and_rename_keeps_the_previous_checkpoint(make_cfg, 
     def crash(src, dst):
         raise OSError("simulated crash between write and rename")
 
-    monkeypatch.setattr(checkpoint_module.os, "replace", crash)
+    monkeypatch.setattr(files_module.os, "replace", crash)
     with pytest.raises(OSError, match="simulated crash"):
         train(make_cfg(["trainer.max_steps=4", "ckpt_path=last"]))
     after = torch.load(last, weights_only=True)  # intact and loadable

@@ -121,7 +121,7 @@ def evaluate(cfg: DictConfig) -> dict:
     folder, cache_status, values = cache_dir(cfg), None, {}
     if set(wanted) - {"cond_acc"}:
         if fake is None:
-            fake = generate_like(model, [real_set[i] for i in range(n)], cfg.batch_size, cfg.seed)
+            fake = generate_like(model, real_set, range(n), cfg.batch_size, base_seed=cfg.seed * 100_003)
         values, cache_status = distribution_metrics(cfg, wanted, net, real_set, fake, key, folder)
     if "cond_acc" in wanted:
         values["cond_acc"] = cond_acc(cfg, model, dm, judge_name, n)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import warnings
 from weakref import proxy
 
@@ -10,22 +9,11 @@ import torch
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.utilities import rank_zero_warn
 
+from genlab.utils.files import atomic_replace
+
 
 def all_finite(module: torch.nn.Module) -> bool:
     return all(torch.isfinite(t).all() for t in module.state_dict().values() if t.is_floating_point())
-
-
-def atomic_replace(tmp: str, target: str) -> None:
-    """Flush `tmp` to disk, then move it over `target`: a crash leaves the old file or the new, never half."""
-    with open(tmp, "rb+") as f:
-        os.fsync(f.fileno())
-    os.replace(tmp, target)
-    try:
-        fd = os.open(os.path.dirname(os.path.abspath(target)), os.O_RDONLY)
-        os.fsync(fd)
-        os.close(fd)
-    except OSError:  # some filesystems cannot fsync a directory
-        pass
 
 
 class Checkpoint(ModelCheckpoint):

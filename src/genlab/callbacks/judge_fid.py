@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import torch
 from pytorch_lightning import Callback
-from torch.utils.data import default_collate
 
 from genlab.errors import ConfigError
+from genlab.metrics.conditional import generate_like
 from genlab.metrics.fid import FID, JudgeFeatures
 from genlab.metrics.judge_fid import quantize
 from genlab.metrics.judges import check_judge_input, load_judge
@@ -55,15 +55,11 @@ class JudgeFID(Callback):
         self.metric.reset()  # fake features only (reset_real_features=False)
         was_training = pl_module.training
         pl_module.eval()
-        for n, start in enumerate(range(0, len(indices), self.batch_size)):
-            chunk = indices[start:start + self.batch_size]
-            condition = None
-            if pl_module.conditional:
-                condition = pl_module.condition_from_batch(default_collate([dataset[i] for i in chunk]))
-            gen = torch.Generator().manual_seed(self.seed + 100_003 * trainer.global_rank + n)
-            fake = pl_module.generate(len(chunk), condition=condition, generator=gen)
-            self.metric.update(quantize(fake), real=False)
+        fake = generate_like(pl_module, dataset, indices, self.batch_size,
+                             base_seed=self.seed + 100_003 * trainer.global_rank)
         pl_module.train(was_training)
+        for chunk in fake.split(self.batch_size):
+            self.metric.update(chunk.to(pl_module.device), real=False)
         value = float(self.metric.compute())
         pl_module.log(self.key, value, prog_bar=True, sync_dist=False)  # already synchronised
         self._last_step = trainer.global_step

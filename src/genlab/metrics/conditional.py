@@ -14,14 +14,14 @@ from genlab.errors import ConfigError
 from genlab.metrics.judge_fid import quantize
 
 
-def generate_like(model, items: list[dict], batch_size: int, seed: int) -> torch.Tensor:
-    """One uint8 sample per item, conditioned as the item is (unconditional models ignore it), seeded per
-    chunk so that the result does not depend on anything but `seed` and `batch_size`."""
-    chunks = []
-    for k, start in enumerate(range(0, len(items), batch_size)):
-        part = items[start:start + batch_size]
-        cond = model.condition_from_batch(default_collate(part))
-        gen = torch.Generator().manual_seed(seed * 100_003 + k)
+def generate_like(model, examples, indices, batch_size: int, base_seed: int) -> torch.Tensor:
+    """One uint8 sample per index, conditioned as `examples[index]` is (examples are read only for
+    conditional models), chunk k drawn with seed `base_seed + k`: the result depends on nothing else."""
+    chunks, conditional = [], getattr(model, "conditions_on", None) is not None
+    for k, start in enumerate(range(0, len(indices), batch_size)):
+        part = indices[start:start + batch_size]
+        cond = model.condition_from_batch(default_collate([examples[i] for i in part])) if conditional else None
+        gen = torch.Generator().manual_seed(base_seed + k)
         chunks.append(quantize(model.generate(len(part), condition=cond, generator=gen).cpu()))
     return torch.cat(chunks)
 
@@ -36,7 +36,7 @@ def conditional_accuracy(model, dataset: Dataset, judge, attribute_names: list[s
                           f"label-conditioned model (such as model=cvae)")
     n = min(num_samples, len(dataset))
     items = [dataset[i] for i in range(n)]
-    images = generate_like(model, items, batch_size, seed)
+    images = generate_like(model, items, range(n), batch_size, base_seed=seed * 100_003)
     wanted = torch.stack([it["attrs"] for it in items])
     if kind == "label":
         attribute_names, wanted = attribute_names[:1], wanted[:, :1]

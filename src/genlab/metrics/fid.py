@@ -27,7 +27,8 @@ class JudgeFeatures(nn.Module):
         """Features, and joint attribute log-probabilities for the (judge) Inception Score."""
         from genlab.metrics.inception_score import joint_log_probs
 
-        return self(images), joint_log_probs(self.judge(images.float() / 127.5 - 1))
+        features, head_logits = self.judge.features_and_logits(images.float() / 127.5 - 1)
+        return features, joint_log_probs(head_logits)
 
 
 class FID(FrechetInceptionDistance):

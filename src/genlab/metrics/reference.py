@@ -21,6 +21,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from genlab.metrics.frechet import gaussian_stats
+from genlab.utils.files import atomic_replace
 
 
 def default_cache_dir() -> Path:
@@ -55,7 +56,7 @@ def _save(path: Path, obj: dict) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         torch.save(obj, tmp)
-        os.replace(tmp, path)
+        atomic_replace(str(tmp), str(path))
     except OSError as exc:
         print(f"warning: could not write the reference cache {path} ({exc.strerror or exc}); set cache_dir= to a "
               f"writable folder or cache=false", file=sys.stderr)

@@ -37,9 +37,9 @@ class GenerativeModel(LightningModule):
     optimizer updates inside it (see `step_uncounted`).
     """
 
-    conditional = False  # True for families that use `condition`
     # what a condition names: "caption" (every attribute a caption states), "label" (the class, which
-    # every labelled data set keeps as its first attribute) or None; conditional accuracy reads it
+    # every labelled data set keeps as its first attribute) or None (unconditional); conditional accuracy
+    # reads it to know which attributes to check
     conditions_on: str | None = None
     main_loss = "train/loss"  # the logged loss that training must lower (the test harness checks it)
 
@@ -50,6 +50,11 @@ class GenerativeModel(LightningModule):
         self.image_size, self.channels = image_size, channels
 
     # ---- the shared interface --------------------------------------------------------------------
+    @property
+    def conditional(self) -> bool:
+        """Whether `generate` uses `condition`."""
+        return self.conditions_on is not None
+
     @torch.no_grad()
     def generate(self, n: int, condition=None, generator: torch.Generator | int | None = None) -> torch.Tensor:
         raise NotImplementedError(f"{type(self).__name__} must implement generate (the shared contract)")

@@ -19,8 +19,6 @@ class CVAE(VAE):
     """Args as `VAE`, plus condition ("label" or "caption"), num_classes (label mode), condition_dim,
     vocabulary (caption mode; None = build from the training captions)."""
 
-    conditional = True
-
     def __init__(self, image_size: int = 32, channels: int = 3, latent_dim: int = 16, width: int = 32,
                  beta: float = 1.0, condition: str = "caption", num_classes: int = 0, condition_dim: int = 64,
                  vocabulary: list[str] | None = None, optimizer: dict | None = None):

@@ -31,6 +31,11 @@ class Judge(nn.Module):
     def features(self, x: torch.Tensor) -> torch.Tensor:
         return self.project(self.body(x))
 
+    def features_and_logits(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Both from one pass: the features for FID, the per-attribute logits for IS and accuracy."""
+        features = self.features(x)
+        h = self.dropout(torch.relu(features))
+        return features, [head(h) for head in self.heads]
+
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        h = self.dropout(torch.relu(self.features(x)))
-        return [head(h) for head in self.heads]
+        return self.features_and_logits(x)[1]
