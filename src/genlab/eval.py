@@ -30,10 +30,20 @@ def data_config(cfg: DictConfig) -> DictConfig:
         return compose_train(f"data={cfg.dataset}").data
     if cfg.ckpt_path is None:
         raise ConfigError("images_dir= needs dataset=NAME (the data set the images are compared with)")
+    from genlab.utils.trusted import check_targets
+
     run_config = Path(cfg.ckpt_path).resolve().parent.parent / "config.yaml"
     if not run_config.is_file():
         raise ConfigError(f"no run config at {run_config} to tell the checkpoint's data set; pass dataset=NAME")
-    return OmegaConf.load(run_config).data
+    try:
+        data = OmegaConf.load(run_config).get("data")
+    except Exception as exc:  # noqa: BLE001 - YAML, encoding and OS errors alike: the file is unusable
+        raise ConfigError(f"{run_config} is not a readable run config ({type(exc).__name__}); pass "
+                          f"dataset=NAME") from None
+    if not isinstance(data, DictConfig) or "_target_" not in data:
+        raise ConfigError(f"{run_config} has no data: section to tell the checkpoint's data set; pass dataset=NAME")
+    check_targets(data, f"{run_config} (data:)")  # a run folder is data: nothing it names runs unchecked
+    return data
 
 
 def weights_hash(path: Path) -> str:

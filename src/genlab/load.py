@@ -29,18 +29,30 @@ def read_checkpoint(path: str | Path, map_location="cpu") -> dict:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CheckpointError(f"{path} is not a readable checkpoint (truncated, corrupted or not saved with "
                               f"safe types): {first[:200]}") from None
-    if not isinstance(ckpt, dict) or "genlab" not in ckpt or "state_dict" not in ckpt:
+    if not isinstance(ckpt, dict) or "genlab" not in ckpt or not isinstance(ckpt.get("state_dict"), dict):
         raise CheckpointError(f"{path} is not a genlab checkpoint (it has no 'genlab' metadata); "
                               f"train it with genlab.train or load it with the library that wrote it")
-    check_format(ckpt, path)
+    check_metadata(ckpt, path)
     return ckpt
 
 
-def check_format(ckpt: dict, path) -> None:
-    fmt = ckpt["genlab"].get("format_version") if isinstance(ckpt.get("genlab"), dict) else None
+def check_metadata(ckpt: dict, path) -> None:
+    """The genlab block names a format this version reads and a class as a string; hyperparameters are a
+    mapping whose `_target_`s (if any) are on the allow-list."""
+    from genlab.utils.trusted import check_targets
+
+    meta = ckpt.get("genlab")
+    fmt = meta.get("format_version") if isinstance(meta, dict) else None
     if not isinstance(fmt, int) or fmt > CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path} has checkpoint format {fmt!r}; this genlab reads up to "
                               f"{CHECKPOINT_FORMAT}: upgrade genlab")
+    if not isinstance(meta.get("class"), str):
+        raise CheckpointError(f"{path} has genlab metadata without a model class name (class="
+                              f"{meta.get('class')!r}); it was not written by genlab.train or genlab.export")
+    hparams = ckpt.get("hyper_parameters", {})
+    if not isinstance(hparams, dict):
+        raise CheckpointError(f"{path} has hyperparameters of type {type(hparams).__name__}, not a mapping")
+    check_targets(hparams, f"{path} (hyperparameters)")
 
 
 def model_class(name: str) -> type[GenerativeModel]:
@@ -64,11 +76,14 @@ def read_export(folder: Path, map_location="cpu") -> dict:
 
     config_path, weights_path = folder / "config.json", folder / "model.safetensors"
     if not (config_path.is_file() and weights_path.is_file()):
+        if (folder / "checkpoints").is_dir():
+            raise CheckpointError(f"{folder} is a run directory, not a checkpoint: load "
+                                  f"{folder / 'checkpoints' / 'last.ckpt'} (or another file in checkpoints/)")
         raise CheckpointError(f"{folder} is not a genlab export: it needs config.json and model.safetensors")
     try:
         config = json.loads(config_path.read_text())
         state_dict = load_file(str(weights_path), device=str(map_location))
-    except (json.JSONDecodeError, SafetensorError, OSError) as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError, SafetensorError, OSError) as exc:
         raise CheckpointError(f"{folder} holds an unreadable export ({type(exc).__name__}: {exc})") from None
     if not isinstance(config, dict) or "genlab" not in config:
         raise CheckpointError(f"{config_path} is not a genlab export config (no 'genlab' key)")
@@ -82,18 +97,40 @@ def load(path: str | Path, map_location="cpu", eval: bool = True) -> GenerativeM
     path = Path(path)
     if path.is_dir() or path.suffix == ".safetensors":
         ckpt = read_export(path if path.is_dir() else path.parent, map_location)
-        check_format(ckpt, path)
+        check_metadata(ckpt, path)
     else:
         ckpt = read_checkpoint(path, map_location)
     cls = model_class(ckpt["genlab"]["class"])
+    hparams = ckpt.get("hyper_parameters", {})
+    check_shapes(cls, hparams, ckpt["state_dict"], path)
     try:
-        model = cls(**ckpt.get("hyper_parameters", {}))
+        model = cls(**hparams)
         model.on_load_checkpoint(ckpt)
         model.load_state_dict(ckpt["state_dict"])
-    except (TypeError, RuntimeError) as exc:
+    except (TypeError, RuntimeError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0]
         raise CheckpointError(f"{path} does not match the {cls.__name__} of this genlab version: {first[:200]}") from None
     return model.eval() if eval else model
+
+
+def check_shapes(cls, hparams: dict, state_dict: dict, path) -> None:
+    """Build the model on the meta device (no memory) and compare its tensor shapes with the file's, so
+    hyperparameters that would allocate more than the file holds (a `latent_dim` of 10^12) are refused
+    before anything is allocated."""
+    try:
+        with torch.device("meta"):
+            skeleton = cls(**hparams)
+        expected = {k: tuple(v.shape) for k, v in skeleton.state_dict().items()}
+    except (TypeError, ValueError, RuntimeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"{path} holds hyperparameters that {cls.__name__} cannot be built from: "
+                              f"{first[:200]}") from None
+    given = {k: tuple(v.shape) for k, v in state_dict.items() if isinstance(v, torch.Tensor)}
+    wrong = sorted(k for k in expected if k in given and expected[k] != given[k])
+    if wrong:
+        k = wrong[0]
+        raise CheckpointError(f"{path} does not match its hyperparameters: {k} is {list(given[k])} in the file "
+                              f"but {list(expected[k])} for {cls.__name__} ({len(wrong)} tensor(s) differ)")
 
 
 def export(model_or_path, folder: str | Path) -> Path:

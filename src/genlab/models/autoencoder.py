@@ -11,12 +11,11 @@ import math
 
 import torch
 import torch.nn.functional as F
-from hydra.utils import instantiate
 from torchmetrics import MeanSquaredError
 from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMeasure
 
 from genlab.errors import ConfigError
-from genlab.models.base import GenerativeModel, as_generator, check_optimizer
+from genlab.models.base import GenerativeModel, as_generator, build_optimizer, check_optimizer
 from genlab.nets.conv import VectorDecoder, VectorEncoder
 
 ADAM = {"_target_": "torch.optim.Adam", "lr": 1e-3}
@@ -140,7 +139,7 @@ class Autoencoder(GenerativeModel):
             checkpoint["state_dict"][f"density.{name}"] = value.detach().clone()
 
     def configure_optimizers(self):
-        return instantiate(self.hparams.optimizer or ADAM, params=self.parameters())
+        return build_optimizer(self.hparams.optimizer or ADAM, self.parameters())
 
 
 def bits_per_dim(nll_nats_per_image: torch.Tensor, dims: int) -> torch.Tensor:

@@ -20,12 +20,24 @@ def as_generator(generator: torch.Generator | int | None) -> torch.Generator | N
 
 
 def check_optimizer(name: str, cfg: dict) -> dict:
+    """An optimizer config, refused unless its `_target_` (and any nested one) is on the allow-list: a
+    model's hyperparameters come back from checkpoints and exports, and are instantiated when it trains."""
+    from genlab.utils.trusted import check_targets
+
     if not isinstance(cfg, dict) or "_target_" not in cfg:
         raise ConfigError(f"model.{name} must be a mapping with a _target_ such as torch.optim.Adam")
+    check_targets({name: cfg}, f"model.{name}")
     lr = cfg.get("lr")
     if lr is not None and not (isinstance(lr, (int, float)) and lr > 0):
         raise ConfigError(f"model.{name}.lr={lr!r} must be a positive number")
     return dict(cfg)
+
+
+def build_optimizer(cfg: dict, params):
+    """An optimizer from a config checked by `check_optimizer` (checked again: hparams are mutable)."""
+    from genlab.utils.trusted import instantiate_trusted
+
+    return instantiate_trusted(cfg, "the model's optimizer config", params=params)
 
 
 class GenerativeModel(LightningModule):
@@ -48,6 +60,17 @@ class GenerativeModel(LightningModule):
         if not isinstance(channels, int) or channels < 1:
             raise ConfigError(f"model.channels={channels!r} must be a positive integer")
         self.image_size, self.channels = image_size, channels
+
+    def save_hyperparameters(self, *args, **kwargs) -> None:
+        """Lightning's, then the settings checked against genlab.utils.schema.MODEL (one place for every
+        family, whether the values come from a config, a notebook or a checkpoint)."""
+        import inspect
+
+        from genlab.utils.schema import MODEL, check
+
+        kwargs.setdefault("frame", inspect.currentframe().f_back)
+        super().save_hyperparameters(*args, **kwargs)
+        check(dict(self.hparams), MODEL, prefix="model.")
 
     # ---- the shared interface --------------------------------------------------------------------
     @property

@@ -12,10 +12,9 @@ import math
 
 import torch
 import torch.nn.functional as F
-from hydra.utils import instantiate
 
 from genlab.errors import ConfigError
-from genlab.models.base import GenerativeModel, as_generator, check_optimizer
+from genlab.models.base import GenerativeModel, as_generator, build_optimizer, check_optimizer
 from genlab.nets.dcgan import Discriminator, Generator
 from genlab.nets.diffaugment import check_policy, diff_augment
 
@@ -202,8 +201,8 @@ class GAN(GenerativeModel):
 
     def configure_optimizers(self):
         hp = self.hparams
-        opt_g = instantiate(hp.optim_g, params=self.generator.parameters())
-        opt_d = instantiate(hp.optim_d, params=self.discriminator.parameters())
+        opt_g = build_optimizer(hp.optim_g, self.generator.parameters())
+        opt_d = build_optimizer(hp.optim_d, self.discriminator.parameters())
         if hp.warmup_steps == 0 and hp.lr_decay == "none":
             return [opt_g, opt_d]
         total = self.trainer.max_steps if self.trainer.max_steps and self.trainer.max_steps > 0 else None
