@@ -18,6 +18,11 @@ def image_grid(images: torch.Tensor, nrow: int | None = None) -> torch.Tensor:
     return make_grid(images.detach().float().cpu(), nrow=nrow, normalize=True, value_range=(-1, 1), padding=2)
 
 
+def to_uint8(grid: torch.Tensor) -> torch.Tensor:
+    """A grid in [0, 1] -> uint8 in 0..255, rounded as `save_image` rounds, so logged grids match the PNGs."""
+    return grid.mul(255).add(0.5).clamp(0, 255).to(torch.uint8)
+
+
 def save_grid(images: torch.Tensor, path: str | Path, nrow: int | None = None) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -58,11 +63,18 @@ class SampleGrid(Callback):
 
     @staticmethod
     def _log(trainer, key: str, grid: torch.Tensor) -> None:
+        """Give each logger the grid (C, H, W in [0, 1]) as it expects images: 0..255 for both.
+
+        wandb.Image casts arrays to uint8 without scaling (a [0, 1] float grid comes out black), so it gets
+        an (H, W, C) uint8 array; TensorBoard scales floats by 255 and truncates, so it gets the (C, H, W)
+        uint8 grid, which it stores unscaled. Both then hold the pixels of the PNG under samples/.
+        """
+        pixels = to_uint8(grid)
         for logger in trainer.loggers:
             if isinstance(logger, WandbLogger):
-                logger.log_image(key=key, images=[grid], step=trainer.global_step)
+                logger.log_image(key=key, images=[pixels.permute(1, 2, 0).numpy()], step=trainer.global_step)
             elif isinstance(logger, TensorBoardLogger):
-                logger.experiment.add_image(key, grid, trainer.global_step)
+                logger.experiment.add_image(key, pixels, trainer.global_step, dataformats="CHW")
 
     @rank_zero_only
     def on_validation_epoch_end(self, trainer, pl_module) -> None:
