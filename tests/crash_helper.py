@@ -30,3 +30,30 @@ class PoisonAtStep(Callback):
             with torch.no_grad():
                 for p in pl_module.parameters():
                     p.fill_(float("nan"))
+
+
+class InterruptAtStep(Callback):
+    """Ctrl-C as a terminal sends it: SIGINT to this process's group (DataLoader workers included), `times`
+    times when step `step` is about to start, each once the run's Preemption callback has seen the one
+    before (signals sent back to back can merge into one)."""
+
+    def __init__(self, step: int, times: int = 1):
+        self.step, self.times = step, times
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        if trainer.global_step != self.step:
+            return
+        import time
+
+        from genlab.callbacks import Preemption
+
+        preemption = next(c for c in trainer.callbacks if isinstance(c, Preemption))
+        for _ in range(self.times):
+            seen = preemption.interrupted
+            if os.getpgrp() == os.getpid():  # started in a session of its own (never signal the test runner)
+                os.killpg(os.getpgrp(), signal.SIGINT)
+            else:
+                os.kill(os.getpid(), signal.SIGINT)
+            deadline = time.monotonic() + 10
+            while preemption.interrupted == seen and time.monotonic() < deadline:
+                time.sleep(0.01)
