@@ -6,8 +6,13 @@ checkpoints/, samples/ and the logger's files.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
+import shutil
 import sys
+from collections.abc import Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import hydra
@@ -16,16 +21,37 @@ from omegaconf import DictConfig, OmegaConf
 from genlab.errors import ConfigError, exit_on_error
 
 
-def resolve_ckpt_path(ckpt_path: str | None, output_dir: Path) -> str | None:
+def is_rank_zero_process() -> bool:
+    """False in the extra processes of a distributed run (Lightning's DDP children, SLURM tasks): they
+    follow rank zero and write nothing themselves."""
+    return all(int(os.environ.get(v, "0") or 0) == 0 for v in ("LOCAL_RANK", "RANK", "SLURM_PROCID"))
+
+
+def check_output_dir(value) -> Path:
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"paths.output_dir={value!r} must be a directory path")
+    out = Path(value).expanduser()
+    resolved = out.resolve()
+    if resolved == Path(resolved.anchor) or resolved == Path.home().resolve():
+        raise ConfigError(f"paths.output_dir={value} is {'the filesystem root' if resolved.parent == resolved else 'your home directory'}; "
+                          f"give a directory of its own, e.g. runs/NAME")
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"paths.output_dir={out} is an existing file, not a directory; choose a directory path")
+    return out
+
+
+def resolve_ckpt_path(ckpt_path: str | None, output_dir: Path, rank_zero: bool = True) -> str | None:
     """`last` means the newest checkpoint of this run directory; a run directory is never silently reused."""
     last = output_dir / "checkpoints" / "last.ckpt"
     if ckpt_path is None and last.exists() and int(os.environ.get("SLURM_RESTART_COUNT", "0") or 0) > 0:
         return str(last)  # a SLURM job requeued after preemption continues its run
     if ckpt_path is None:
-        if last.exists():
+        if last.exists() and rank_zero:
             raise ConfigError(f"{output_dir} already holds a run (checkpoints/last.ckpt); resume it with "
                               f"ckpt_path=last paths.output_dir={output_dir}, or choose another paths.output_dir")
         return None
+    if not isinstance(ckpt_path, str):
+        raise ConfigError(f"ckpt_path={ckpt_path!r} must be `last` or a checkpoint file path")
     if ckpt_path == "last":
         if not last.exists():
             raise ConfigError(f"ckpt_path=last but {output_dir} has no checkpoints/last.ckpt to resume; "
@@ -34,6 +60,31 @@ def resolve_ckpt_path(ckpt_path: str | None, output_dir: Path) -> str | None:
     if not Path(ckpt_path).is_file():
         raise ConfigError(f"ckpt_path={ckpt_path} does not exist")
     return ckpt_path
+
+
+def resumes_own_run(ckpt_path: str, output_dir: Path) -> bool:
+    """Whether the checkpoint belongs to the run in `output_dir` (then its saved config is resumed)."""
+    inside = Path(ckpt_path).resolve().parent == (output_dir / "checkpoints").resolve()
+    return inside and (output_dir / "config.yaml").is_file()
+
+
+def check_checkpoint_fits(ckpt: dict, model, ckpt_path: str) -> None:
+    """A checkpoint of another class or shape than the configured model: one sentence, not Lightning's
+    40-line state_dict error."""
+    cls = type(model)
+    name = f"{cls.__module__}.{cls.__qualname__}"
+    if ckpt["genlab"]["class"] != name:
+        raise ConfigError(f"ckpt_path={ckpt_path} holds a {ckpt['genlab']['class'].rsplit('.', 1)[-1]}, but the "
+                          f"configured model is a {cls.__name__}; choose the matching model=")
+    own = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    theirs = {k: tuple(v.shape) for k, v in ckpt["state_dict"].items() if hasattr(v, "shape")}
+    missing = sorted(own.keys() - theirs.keys())
+    wrong = sorted(k for k in own.keys() & theirs.keys() if own[k] != theirs[k])
+    if missing or wrong:
+        k = (wrong or missing)[0]
+        what = f"{k} is {list(theirs[k])} there but {list(own[k])} here" if wrong else f"it lacks {k}"
+        raise ConfigError(f"ckpt_path={ckpt_path} does not fit the configured {cls.__name__} ({what}); give the "
+                          f"model settings it was trained with")
 
 
 def check_model_fits_data(model, datamodule) -> None:
@@ -76,38 +127,108 @@ def build(cfg: DictConfig):
     return datamodule, model, trainer
 
 
-def train(cfg: DictConfig) -> float | None:
-    """Run one training job; returns the value of `optimized_metric` when one is set (for sweepers)."""
+def train(cfg: DictConfig, overrides: Sequence[str] | None = None) -> float | None:
+    """Run one training job; returns the value of `optimized_metric` when one is set (for sweepers).
+
+    Resuming a run of `paths.output_dir` (ckpt_path=last, or one of its checkpoints) resumes that run's
+    saved config: from the command line `overrides` are applied on top of it; from Python (`overrides`
+    None) `cfg` is the config wanted and its differences from the saved one are the changes. Either way
+    only settings that can change mid-run may change, and the changes are recorded in resumes.jsonl.
+    """
+    from genlab.load import read_checkpoint
+    from genlab.utils.resume_config import resume_config
+    from genlab.utils.schema import TRAIN, check
+
+    quiet_known_noise()
+    out = check_output_dir(cfg.paths.get("output_dir"))
+    rank_zero = is_rank_zero_process()
+    ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), out, rank_zero)
+    ckpt, changes = None, None
+    if ckpt_path is not None:
+        ckpt = read_checkpoint(ckpt_path)  # weights_only; one sentence for a truncated, foreign or unsafe file
+        if resumes_own_run(ckpt_path, out):
+            cfg, changes = resume_config(out, cfg, overrides)
+    check(cfg, TRAIN)
+    with run_directory(out, rank_zero) as log:
+        return fit(cfg, out, ckpt_path, ckpt, changes, overrides, rank_zero, log)
+
+
+@contextmanager
+def run_directory(out: Path, rank_zero: bool):
+    """Create (if needed) and lock the run directory; log to its train.log. A run refused before training
+    leaves a directory it created empty-handed behind it removed."""
+    import logging
+
+    from genlab.utils.run_lock import run_lock
+
+    created = not out.exists()
+    if rank_zero:
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"cannot create paths.output_dir={out} ({exc.strerror}); choose a writable "
+                              f"directory") from None
+    log = logging.getLogger("genlab")
+    log.setLevel(logging.INFO)
+    log.propagate = False  # its lines go to train.log; the console gets print()s and the progress bar
+    handler = None
+    try:
+        with run_lock(out, enabled=rank_zero):
+            if rank_zero:
+                handler = logging.FileHandler(out / "train.log", encoding="utf-8")
+                handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+                for name in ("genlab", "pytorch_lightning"):
+                    logging.getLogger(name).addHandler(handler)
+            yield log
+    except OSError as exc:
+        if exc.errno in (errno.EACCES, errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EPERM):
+            raise ConfigError(f"cannot write in paths.output_dir={out} ({exc.strerror}: {exc.filename}); "
+                              f"free space or choose a writable directory") from None
+        raise
+    except BaseException as exc:
+        if handler is not None and not isinstance(exc, (KeyboardInterrupt, SystemExit)):
+            log.error("stopped: %s: %s", type(exc).__name__, str(exc).strip().splitlines()[0] if str(exc).strip() else "")
+        raise
+    finally:
+        if handler is not None:
+            for name in ("genlab", "pytorch_lightning"):
+                logging.getLogger(name).removeHandler(handler)
+            handler.close()
+        if rank_zero and created and out.is_dir() and not any(p.name != "train.log" for p in out.iterdir()) \
+                and not (out / "config.yaml").exists():
+            shutil.rmtree(out, ignore_errors=True)
+
+
+def fit(cfg: DictConfig, out: Path, ckpt_path: str | None, ckpt: dict | None, changes: dict | None,
+        overrides: Sequence[str] | None, rank_zero: bool, log) -> float | None:
     import torch
     from pytorch_lightning import seed_everything
 
-    from genlab.utils.run_info import write_run_info
+    from genlab.utils.run_info import append_resume, write_run_info
 
-    quiet_known_noise()
-    out = Path(cfg.paths.output_dir)
-    ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), out)
     seed_everything(cfg.seed, workers=True, verbose=False)
     torch.set_float32_matmul_precision("high")
     datamodule, model, trainer = build(cfg)
+    if ckpt is not None:
+        check_checkpoint_fits(ckpt, model, ckpt_path)
+
+    if rank_zero:
+        if changes is None:
+            (out / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+            write_run_info(out / "run.json", {"seed": cfg.seed, "resumed_from": ckpt_path})
+        else:
+            append_resume(out / "resumes.jsonl", {"resumed_from": ckpt_path, "step": int(ckpt["global_step"]),
+                                                  "overrides": None if overrides is None else list(overrides),
+                                                  "changes": changes})
+        log.info("run directory %s", out.resolve())
+        for key, (old, new) in (changes or {}).items():
+            log.info("resume: %s changes from %r to %r at step %s", key, old, new, ckpt["global_step"])
+        print(f"genlab: {'resuming' if ckpt_path else 'training'} in {out.resolve()}", flush=True)
+
+    trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
 
     if trainer.is_global_zero:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
-        write_run_info(out / "run.json", {"seed": cfg.seed, "resumed_from": ckpt_path})
-
-    trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
-
-    if trainer.is_global_zero:
-        ckpt = next((c for c in trainer.callbacks if hasattr(c, "last_model_path")), None)
-        grids = [c.last_path for c in trainer.callbacks if getattr(c, "last_path", None)]
-        print(f"\nTrained {trainer.global_step} steps.")
-        if ckpt is not None:
-            print(f"  checkpoint: {Path(ckpt.last_model_path).resolve()}")
-        if trainer.logger is not None and trainer.logger.log_dir:
-            print(f"  logs:       {Path(trainer.logger.log_dir).resolve()}")
-        if grids:
-            print(f"  samples:    {Path(grids[0]).resolve()}")
-
+        report(trainer, log)
     metric = cfg.get("optimized_metric")
     if metric:
         if metric not in trainer.callback_metrics:
@@ -117,32 +238,68 @@ def train(cfg: DictConfig) -> float | None:
     return None
 
 
+def report(trainer, log) -> None:
+    ckpt = next((c for c in trainer.callbacks if hasattr(c, "last_model_path")), None)
+    grids = [c.last_path for c in trainer.callbacks if getattr(c, "last_path", None)]
+    lines = [f"Trained {trainer.global_step} steps."]
+    if ckpt is not None:
+        lines.append(f"  checkpoint: {Path(ckpt.last_model_path).resolve()}")
+    if trainer.logger is not None and trainer.logger.log_dir:
+        lines.append(f"  logs:       {Path(trainer.logger.log_dir).resolve()}")
+    if grids:
+        lines.append(f"  samples:    {Path(grids[0]).resolve()}")
+    print("\n" + "\n".join(lines), flush=True)
+    for line in lines:
+        log.info(line.strip())
+
+
 @hydra.main(version_base="1.3", config_path="pkg://genlab.conf", config_name="train")
 def _hydra_main(cfg: DictConfig) -> float | None:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
     hc = HydraConfig.get()
-    if hc.mode == RunMode.MULTIRUN and not any(o.startswith("paths.output_dir=") for o in hc.overrides.task):
-        cfg.paths.output_dir = hc.runtime.output_dir  # one folder per sweep job
+    if hc.mode == RunMode.MULTIRUN:
+        cfg.paths.output_dir = hc.runtime.output_dir  # one folder per sweep job, under the sweep's folder
+    overrides = list(hc.overrides.task)
+    if _resume_argv:
+        overrides = _resume_argv.pop("overrides")
+        sys.argv = _resume_argv.pop("argv")  # DDP ranks are launched with the command as typed
     with exit_on_error():
-        return train(cfg)
+        return train(cfg, overrides=overrides)
 
 
-def check_argv(argv: list[str]) -> None:
-    """Failures Hydra would report as a traceback before `main` runs, caught with a clear message."""
-    for arg in argv:
-        if arg.startswith("paths.output_dir="):
-            target = Path(arg.split("=", 1)[1])
-            if target.exists() and not target.is_dir():
-                raise ConfigError(f"paths.output_dir={target} is an existing file, not a directory; "
-                                  f"choose a directory path")
+_resume_argv: dict = {}
+
+
+def split_resume_argv(argv: list[str]) -> list[str]:
+    """Resuming a run directory applies the overrides to *its* config, which Hydra does not know: it is
+    given only what locates the run, and genlab applies the rest (an override such as ~callbacks.x may
+    name a key only the saved config has)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    if "-m" in argv or "--multirun" in argv or any(a.startswith("-") for a in argv):
+        return argv
+    try:
+        parsed = {o.key_or_group: o.value() for o in OverridesParser.create().parse_overrides(argv)}
+    except HydraException:
+        return argv  # Hydra reports it
+    ckpt, out = parsed.get("ckpt_path"), parsed.get("paths.output_dir")
+    if not isinstance(ckpt, str) or not isinstance(out, str):
+        return argv
+    if ckpt != "last" and not resumes_own_run(ckpt, Path(out)):
+        return argv
+    located = [a for a in argv if a.startswith(("ckpt_path=", "paths.output_dir=", "hydra."))]
+    _resume_argv.update(argv=list(sys.argv), overrides=[a for a in argv if a not in located])
+    return located
 
 
 def main() -> None:
-    with exit_on_error():
-        check_argv(sys.argv[1:])
+    with contextlib.suppress(AttributeError, ValueError):
+        sys.stdout.reconfigure(line_buffering=True)  # redirected output (nohup, SLURM) shows lines as they come
     os.environ.setdefault("HYDRA_FULL_ERROR", "0")
+    sys.argv = [sys.argv[0], *split_resume_argv(sys.argv[1:])]
     _hydra_main()
 
 

@@ -39,6 +39,13 @@ class Checkpoint(ModelCheckpoint):
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*ModelCheckpoint with manual optimization.*")
             super().on_train_batch_end(*args, **kwargs)
+        trainer = args[0] if args else kwargs["trainer"]
+        # the final step's checkpoint is written here, inside its epoch, rather than at train end, where
+        # Lightning has already counted the epoch as finished: extending the run (a larger max_steps)
+        # then continues the same epoch's data order, as the uninterrupted run does
+        if (self.save_last and 0 < trainer.max_steps <= trainer.global_step
+                and self._last_global_step_saved != trainer.global_step):
+            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
 
     def _save_checkpoint(self, trainer, filepath: str) -> None:
         if not all_finite(trainer.lightning_module):

@@ -1,14 +1,21 @@
-"""Exact resume: the position in the epoch's data order and the global random states travel in checkpoints.
+"""Exact resume: the position in the epoch's data order travels in checkpoints, and every training step
+draws its random numbers from a seed of its own.
 
 Lightning alone replays a resumed epoch from its first batch and restores no random state. This callback
-saves (as tensors and ints, so checkpoints stay `weights_only`-loadable) the torch, CUDA, numpy and python
-RNG states and how many batches of the current epoch were consumed. On resume it makes the sampler skip
-those batches, and restores the RNG states at the first resumed batch, after the new data iterator has
-drawn its own seed, so the resumed run continues exactly where the checkpoint left it.
+saves how many batches of the current epoch were consumed, and on resume makes the sampler skip them.
+Randomness is made independent of where a run was interrupted by seeding the global torch, CUDA, numpy
+and python generators at the start of every training step from (seed, step, rank): whatever ran between
+two steps (validation, a sample grid, a data loader drawing its base seed at an epoch start, a save, a
+restart) cannot shift the random numbers of the next step. So a run resumed from a checkpoint written
+mid-epoch, on the last batch of an epoch, after validation, or at the end of a finished run that is then
+extended, continues exactly as the uninterrupted run does. The RNG states are still saved (as tensors,
+so checkpoints stay `weights_only`-loadable) for inspection.
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
 import random
 
 import numpy as np
@@ -34,26 +41,37 @@ def capture_rng() -> dict:
     return state
 
 
-def restore_rng(state: dict) -> None:
-    torch.set_rng_state(state["torch"])
-    meta = state["numpy_meta"].tolist()
-    np.random.set_state(("MT19937", state["numpy_keys"].numpy().astype(np.uint32), meta[0], meta[1],
-                         float(state["numpy_gauss"])))
-    version, has_gauss = state["python_meta"].tolist()
-    gauss = float(state["python_gauss"]) if has_gauss else None
-    random.setstate((version, tuple(state["python"].tolist()), gauss))
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(list(state["cuda"]))
+def step_seed(seed: int, step: int, rank: int) -> int:
+    """A 63-bit seed for one training step of one process, well mixed (no two steps share a stream)."""
+    digest = hashlib.blake2b(f"genlab:{seed}:{step}:{rank}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") >> 1
+
+
+def seed_step(seed: int, step: int, rank: int) -> None:
+    value = step_seed(seed, step, rank)
+    torch.manual_seed(value)  # also every CUDA device
+    np.random.seed(value % 2**32)
+    random.seed(value)
 
 
 class ResumeState(Callback):
-    def __init__(self):
+    """Args: seed: the run's seed (default: the one `seed_everything` set, else 0)."""
+
+    def __init__(self, seed: int | None = None):
+        self.seed = seed
         self.epoch, self.position = 0, 0  # batches of that epoch consumed
         self._pending: dict | None = None
 
     def on_train_epoch_start(self, trainer, pl_module) -> None:
+        from genlab.data.datamodule import SeededShuffle
+
         if self._pending is None:
             self.position = 0
+        # Lightning sets the sampler's epoch from a progress counter that is one ahead after a restart from
+        # a checkpoint written at an epoch's end (after its validation); the epoch it trains is the truth
+        sampler = getattr(trainer.train_dataloader, "sampler", None)
+        if isinstance(sampler, SeededShuffle):
+            sampler.set_epoch(trainer.current_epoch)
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         # runs before the checkpoint callback, which Lightning always puts last
@@ -82,6 +100,6 @@ class ResumeState(Callback):
                                f"restarts from its first batch, so the run will not match an uninterrupted one")
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
-        if self._pending is not None:
-            restore_rng(self._pending["rng"])
-            self._pending = None
+        self._pending = None
+        seed = self.seed if self.seed is not None else int(os.environ.get("PL_GLOBAL_SEED", "0") or 0)
+        seed_step(seed, trainer.global_step, trainer.global_rank)

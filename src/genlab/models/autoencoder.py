@@ -53,6 +53,7 @@ class Autoencoder(GenerativeModel):
     """
 
     main_loss = "train/loss"
+    optimizer_settings = ("optimizer",)
 
     def __init__(self, image_size: int = 32, channels: int = 3, latent_dim: int = 32, width: int = 32,
                  optimizer: dict | None = None):

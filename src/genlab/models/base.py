@@ -53,6 +53,8 @@ class GenerativeModel(LightningModule):
     # every labelled data set keeps as its first attribute) or None (unconditional); conditional accuracy
     # reads it to know which attributes to check
     conditions_on: str | None = None
+    # the hyperparameters holding the optimizer configs, in the order configure_optimizers returns them
+    optimizer_settings: tuple[str, ...] = ()
     main_loss = "train/loss"  # the logged loss that training must lower (the test harness checks it)
 
     def __init__(self, image_size: int, channels: int):
@@ -104,9 +106,45 @@ class GenerativeModel(LightningModule):
         raw = getattr(optimizer, "optimizer", optimizer)
         self.trainer.strategy.optimizer_step(raw, closure=lambda: None)
 
+    def on_train_start(self) -> None:
+        """On resume Lightning restores the optimizers' saved settings; settings changed in the config
+        since (a lower learning rate, say) take effect here, from the resumed step on."""
+        apply_optimizer_settings(self)
+
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         from genlab import __version__
 
         cls = type(self)
         checkpoint["genlab"] = {"format_version": CHECKPOINT_FORMAT, "version": __version__,
                                 "class": f"{cls.__module__}.{cls.__qualname__}"}
+
+
+def apply_optimizer_settings(model: GenerativeModel) -> dict[str, tuple]:
+    """Make each optimizer's param groups (and its scheduler's base rates) follow the model's optimizer
+    configs; returns {"optim_g.lr": (old, new), ...} for what changed."""
+    import logging
+
+    trainer = model.trainer
+    schedulers = {id(c.scheduler.optimizer): c.scheduler for c in trainer.lr_scheduler_configs}
+    changed = {}
+    for name, optimizer in zip(model.optimizer_settings, trainer.optimizers):
+        cfg = model.hparams.get(name) or {}
+        scheduler = schedulers.get(id(optimizer))
+        for i, group in enumerate(optimizer.param_groups):
+            for key, value in cfg.items():
+                if key.startswith("_") or key not in group:
+                    continue
+                value = tuple(value) if isinstance(group[key], tuple) else value
+                current = scheduler.base_lrs[i] if key == "lr" and scheduler is not None else group[key]
+                if current == value:
+                    continue
+                changed[f"{name}.{key}"] = (current, value)
+                if key == "lr" and scheduler is not None:
+                    scale = group["lr"] / current if current else 1.0
+                    scheduler.base_lrs[i] = group["initial_lr"] = value
+                    group["lr"] = value * scale
+                else:
+                    group[key] = value
+    for key, (old, new) in changed.items():
+        logging.getLogger("genlab").info("model.%s is %r from step %d on (was %r)", key, new, trainer.global_step, old)
+    return changed

@@ -57,6 +57,7 @@ class GAN(GenerativeModel):
     """
 
     main_loss = "train/d_loss"
+    optimizer_settings = ("optim_g", "optim_d")
 
     def __init__(self, image_size: int = 32, channels: int = 3, latent_dim: int = 128, g_width: int = 64,
                  d_width: int = 64, g_norm: str = "batch", d_norm: str = "none", spectral_norm: bool = True,

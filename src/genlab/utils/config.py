@@ -20,6 +20,13 @@ def compose_train(*overrides: str):
     return cfg
 
 
+def config_groups() -> list[str]:
+    """The config groups of genlab's tree (model, data, trainer, ...): the folders of genlab.conf."""
+    from importlib import resources
+
+    return sorted(p.name for p in resources.files("genlab.conf").iterdir() if p.is_dir() and p.name != "__pycache__")
+
+
 def make(node, **kwargs):
     """hydra.utils.instantiate with `_convert_="all"` (plain dicts and lists reach constructors, so saved
     hyperparameters hold no OmegaConf objects), re-raising a GenlabError that Hydra wrapped."""

@@ -57,3 +57,11 @@ def write_run_info(path: Path, extra: dict | None = None) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(run_info(extra), indent=2) + "\n")
     return path
+
+
+def append_resume(path: Path, extra: dict) -> Path:
+    """One JSON line per resumed session: never rewrites what earlier sessions recorded."""
+    info = run_info(extra)
+    with path.open("a", encoding="utf-8") as f:
+        f.write(json.dumps(info) + "\n")
+    return path
