@@ -32,3 +32,18 @@ def test_empty_caption_is_one_unknown_token():
     enc = CaptionEncoder(build_vocabulary(["x"]), dim=8)
     tokens, lengths = enc.tokenize([""])
     assert tokens.tolist() == [[1]] and lengths.tolist() == [1]
+
+
+def test_unknown_words_are_named_not_silently_unk():
+    import pytest
+
+    from genlab.errors import ConfigError
+
+    enc = CaptionEncoder(build_vocabulary(["a small red circle", "a large square"]), dim=8)
+    assert enc.unknown_words(["A small, RED circle!", "a purple unicorn", "purple", ""]) == ["purple", "unicorn"]
+    enc.check_known(["a small red circle", "Large SQUARE.", ""])  # case, punctuation and empty captions are fine
+    with pytest.raises(ConfigError, match=r"^the word 'unicorn' is not in this model's vocabulary of 6 words "
+                                          r"from its training captions \(such as 'a', 'circle', 'large', "):
+        enc.check_known(["a small unicorn"])
+    with pytest.raises(ConfigError, match=r"^the words 'w0', 'w1', .*'w7' and 2 more are not"):
+        enc.check_known([" ".join(f"w{i}" for i in range(10))])

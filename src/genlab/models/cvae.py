@@ -12,7 +12,7 @@ from torch import nn
 
 from genlab.errors import ConfigError
 from genlab.models.vae import VAE
-from genlab.nets.caption_encoder import CaptionEncoder, build_vocabulary
+from genlab.nets.caption_encoder import CaptionEncoder, build_vocabulary, words
 
 
 class CVAE(VAE):
@@ -35,11 +35,25 @@ class CVAE(VAE):
         self.condition_to_latent = nn.Linear(latent_dim + condition_dim, latent_dim)
 
     def setup(self, stage: str) -> None:
-        if self.hparams.condition == "caption" and self.caption_encoder is None:
-            dm = self.trainer.datamodule
-            vocabulary = build_vocabulary(dm.captions("train"))
+        """Caption mode: the vocabulary is every word of the data set's captions, every split (the sample
+        grids and evaluation condition on val captions, and unknown words are refused)."""
+        if self.hparams.condition != "caption":
+            return
+        dm = self.trainer.datamodule
+        train = dm.captions("train")
+        if not any(words(c) for c in train):
+            raise ConfigError("model.condition=caption but the data set has no captions (every training caption is "
+                              "empty): give it captions (data=folder reads captions.jsonl in data.root), or use "
+                              "model.condition=label on a data set with classes, or an unconditional model")
+        captions = train + [c for split in sorted(dm.datasets) if split != "train" for c in dm.captions(split)]
+        if self.caption_encoder is None:
+            vocabulary = build_vocabulary(captions)
             self.caption_encoder = CaptionEncoder(vocabulary, self.hparams.condition_dim).to(self.device)
             self.hparams.vocabulary = vocabulary
+        elif unknown := self.caption_encoder.unknown_words(captions):
+            raise ConfigError(f"model.vocabulary lacks words of the data set's captions ({', '.join(map(repr, unknown[:8]))}"
+                              f"{', ...' if len(unknown) > 8 else ''}); leave model.vocabulary=null to build it from "
+                              f"the data")
 
     @property
     def conditions_on(self) -> str:
@@ -50,6 +64,8 @@ class CVAE(VAE):
 
     def condition_from_prompts(self, prompts: list[str]):
         if self.hparams.condition == "caption":
+            if self.caption_encoder is not None:
+                self.caption_encoder.check_known(prompts)
             return prompts
         try:
             return torch.tensor([int(p) for p in prompts])
@@ -86,4 +102,7 @@ class CVAE(VAE):
         self.check_num_samples(n)
         if condition is not None and len(condition) != n:
             raise ConfigError(f"got {len(condition)} conditions for {n} samples; give one per sample")
+        if (self.hparams.condition == "caption" and self.caption_encoder is not None and condition is not None
+                and not isinstance(condition, str) and all(isinstance(c, str) for c in condition)):
+            self.caption_encoder.check_known(condition)
         return super().generate(n, condition, generator)

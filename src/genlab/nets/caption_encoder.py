@@ -15,6 +15,8 @@ from collections.abc import Iterable
 import torch
 from torch import nn
 
+from genlab.errors import ConfigError
+
 PAD, UNK = "<pad>", "<unk>"
 _WORD = re.compile(r"[a-z0-9']+")
 
@@ -38,6 +40,20 @@ class CaptionEncoder(nn.Module):
         self.embed = nn.Embedding(len(self.vocabulary), dim, padding_idx=0)
         self.rnn = nn.GRU(dim, dim // 2, batch_first=True, bidirectional=True)
         self.out = nn.Linear(dim, dim)
+
+    def unknown_words(self, captions: Iterable[str]) -> list[str]:
+        """The words of `captions` that are not in the vocabulary, in order of first appearance."""
+        return list(dict.fromkeys(w for c in captions for w in words(c) if w not in self.index))
+
+    def check_known(self, captions: Iterable[str]) -> None:
+        """Refuse captions with words outside the vocabulary (which would silently become <unk>)."""
+        unknown = self.unknown_words(captions)
+        if unknown:
+            known = self.vocabulary[2:]
+            named = ", ".join(map(repr, unknown[:8])) + (f" and {len(unknown) - 8} more" if len(unknown) > 8 else "")
+            raise ConfigError(f"the word{'s' if len(unknown) > 1 else ''} {named} {'are' if len(unknown) > 1 else 'is'} "
+                              f"not in this model's vocabulary of {len(known)} words from its training captions "
+                              f"(such as {', '.join(map(repr, known[:8]))}); use only those words")
 
     def tokenize(self, captions: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         """-> token ids (B, T) and lengths (B,); unknown words map to <unk>, empty captions to one <unk>."""
