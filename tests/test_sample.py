@@ -45,8 +45,13 @@ def test_grid_same_seed_same_image(checkpoints, tmp_path):
 
 
 def test_folder_of_single_pngs_with_a_prompt_holding_comma_and_apostrophe(checkpoints, tmp_path):
+    # the whole prompt arrives, apostrophe included: its words outside the digits' vocabulary are named
     r = sample(f"ckpt_path={checkpoints['cvae']}", "num_samples=5", "out=singles/",
                "prompt=\"a handwritten digit seven, it's neat\"", cwd=tmp_path)
+    assert r.returncode == 2 and "the words \"it's\", 'neat' are not in this model's vocabulary" in r.stderr, r.stderr
+    assert not (tmp_path / "singles").exists()
+    r = sample(f"ckpt_path={checkpoints['cvae']}", "num_samples=5", "out=singles/",
+               "prompt=\"a handwritten digit seven, a digit seven\"", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     files = sorted(p.name for p in (tmp_path / "singles").iterdir())
     assert files == [f"{i:04d}.png" for i in range(5)] and Image.open(tmp_path / "singles" / files[0]).size == (16, 16)
@@ -86,5 +91,5 @@ def test_errors(checkpoints, tmp_path):
     r = sample(f"ckpt_path={checkpoints['cvae']}", cwd=tmp_path)
     assert r.returncode == 2 and "give prompt=" in r.stderr
     r = sample(f"ckpt_path={checkpoints['gan']}", "num_samples=0", cwd=tmp_path)
-    assert r.returncode == 2 and "num_samples=0 must be a positive integer" in r.stderr
+    assert r.returncode == 2 and "num_samples=0 must be an integer >= 1" in r.stderr
     assert not list(tmp_path.glob("*.png"))

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import hydra
 import torch
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from genlab.errors import ConfigError, exit_on_error
 
@@ -22,9 +22,17 @@ def read_prompts(cfg: DictConfig, n: int) -> list[str] | None:
         return [str(cfg.prompt)] * n
     if cfg.prompts_file is not None:
         path = Path(cfg.prompts_file)
+        if path.is_dir():
+            raise ConfigError(f"prompts_file={path} is a directory; give a text file with one caption a line")
         if not path.is_file():
             raise ConfigError(f"prompts_file={path} does not exist")
-        lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise ConfigError(f"prompts_file={path} is not UTF-8 text; save it as UTF-8, one caption a line") from None
+        except OSError as exc:
+            raise ConfigError(f"prompts_file={path} cannot be read ({exc.strerror or type(exc).__name__})") from None
+        lines = [line.strip() for line in text.splitlines() if line.strip()]
         if not lines:
             raise ConfigError(f"prompts_file={path} has no prompts (one caption a line)")
         return [lines[i % len(lines)] for i in range(n)]
@@ -74,16 +82,17 @@ def traverse(model, dims: int, steps: int, span: float, condition, seed: int) ->
 
 def sample(cfg: DictConfig) -> Path:
     import genlab
-    from genlab.callbacks.samples import save_grid
     from genlab.load import load
+    from genlab.utils.schema import SAMPLE, check
 
+    if OmegaConf.is_missing(cfg, "ckpt_path") or cfg.ckpt_path is None or cfg.ckpt_path == "":
+        raise ConfigError("ckpt_path= is required: the checkpoint (.ckpt file) or exported folder to sample from, "
+                          "such as ckpt_path=logs/RUN/checkpoints/last.ckpt")
+    check(cfg, SAMPLE)  # every value, before anything is loaded or written
     n = cfg.num_samples
-    if not isinstance(n, int) or n < 1:
-        raise ConfigError(f"num_samples={n!r} must be a positive integer")
-    if cfg.mode not in ("sample", "interpolate", "traverse"):
-        raise ConfigError(f"mode={cfg.mode!r} is not known; use sample, interpolate or traverse")
+    prompts = read_prompts(cfg, n)
     model = load(cfg.ckpt_path, map_location=cfg.device)
-    condition = conditions_for(model, read_prompts(cfg, n), cfg.ckpt_path)
+    condition = conditions_for(model, prompts, cfg.ckpt_path)
     with torch.no_grad():
         if cfg.mode == "sample":
             images, nrow = model.generate(n, condition=condition, generator=cfg.seed), cfg.nrow
@@ -91,13 +100,21 @@ def sample(cfg: DictConfig) -> Path:
             images, nrow = interpolate(model, n, cfg.steps, condition, cfg.seed), cfg.nrow or cfg.steps
         else:
             images, nrow = traverse(model, cfg.dims, cfg.steps, cfg.span, condition, cfg.seed), cfg.nrow or cfg.steps
-    out = str(cfg.out)
+    try:
+        return write(images, str(cfg.out), nrow, genlab.__version__)
+    except OSError as exc:  # checked writable at start-up; a full disk or a race remains
+        raise ConfigError(f"out={cfg.out} cannot be written ({exc.strerror or type(exc).__name__})") from None
+
+
+def write(images: torch.Tensor, out: str, nrow: int | None, version: str) -> Path:
+    from genlab.callbacks.samples import save_grid
+
     if out.endswith("/") or Path(out).is_dir():
         folder = Path(out)
         folder.mkdir(parents=True, exist_ok=True)
         for i, image in enumerate(images):
             save_grid(image[None], folder / f"{i:04d}.png", nrow=1)
-        print(f"wrote {len(images)} images to {folder.resolve()} (genlab {genlab.__version__})")
+        print(f"wrote {len(images)} images to {folder.resolve()} (genlab {version})")
         return folder
     path = save_grid(images, out, nrow)
     print(f"wrote a grid of {len(images)} images to {path.resolve()}")
