@@ -19,8 +19,9 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from genlab.errors import ConfigError, exit_on_error
+from genlab.utils.schema import EVAL
 
-METRICS = ("fid", "kid", "pr", "is", "cond_acc")
+METRICS = EVAL["metrics"].values  # ("fid", "kid", "pr", "is", "cond_acc")
 
 
 def data_config(cfg: DictConfig) -> DictConfig:
@@ -42,7 +43,7 @@ def data_config(cfg: DictConfig) -> DictConfig:
                           f"dataset=NAME") from None
     if not isinstance(data, DictConfig) or "_target_" not in data:
         raise ConfigError(f"{run_config} has no data: section to tell the checkpoint's data set; pass dataset=NAME")
-    check_targets(data, f"{run_config} (data:)")  # a run folder is data: nothing it names runs unchecked
+    check_targets({"data": data}, str(run_config))  # a run folder is data: nothing it names runs unchecked
     return data
 
 
@@ -58,26 +59,30 @@ def extractor(cfg: DictConfig, judge: str | None, image_size: int, channels: int
     if cfg.feature_extractor == "inception":
         net = InceptionFeatures(cfg.inception_weights)
         return net, weights_hash(net.weights_path)
-    if cfg.feature_extractor == "judge":
-        if judge is None:
-            raise ConfigError("this data set has no judge network; use feature_extractor=inception")
-        return JudgeFeatures(load_judge(judge, image_size, channels)), weights_hash(JUDGE_DIR / f"{judge}.safetensors")
-    raise ConfigError(f"feature_extractor={cfg.feature_extractor!r} is not known; use judge or inception")
+    if judge is None:  # feature_extractor=judge (the schema allows nothing else)
+        raise ConfigError("this data set has no judge network; use feature_extractor=inception")
+    return JudgeFeatures(load_judge(judge, image_size, channels)), weights_hash(JUDGE_DIR / f"{judge}.safetensors")
 
 
 def read_images(folder: Path, size: int, channels: int) -> torch.Tensor:
     import numpy as np
-    from PIL import Image
+    from PIL import Image, UnidentifiedImageError
+
+    from genlab.errors import CorruptDataError
 
     files = sorted(p for p in folder.rglob("*.png"))
     if not files:
         raise ConfigError(f"images_dir={folder} holds no PNG images")
     images = []
     for path in files:
-        with Image.open(path) as img:
-            if img.size != (size, size):
-                raise ConfigError(f"{path} is {img.size[0]}x{img.size[1]}; the data set is {size}x{size}")
-            arr = np.asarray(img.convert("RGB" if channels == 3 else "L"))
+        try:
+            with Image.open(path) as img:
+                if img.size != (size, size):
+                    raise ConfigError(f"{path} is {img.size[0]}x{img.size[1]}; the data set is {size}x{size}")
+                arr = np.asarray(img.convert("RGB" if channels == 3 else "L"))
+        except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError) as exc:
+            raise CorruptDataError(f"images_dir: cannot read image {path} ({type(exc).__name__}: {exc}); remove "
+                                   f"it or write the images again") from None
         images.append(torch.from_numpy(arr.copy()).reshape(size, size, channels).permute(2, 0, 1))
     return torch.stack(images)
 
@@ -91,11 +96,12 @@ def cache_dir(cfg: DictConfig) -> Path | None:
 
 
 def check(cfg: DictConfig) -> list[str]:
+    """Every value against genlab.utils.schema.EVAL, then the combinations; -> the metrics wanted."""
+    from genlab.utils.schema import EVAL
+    from genlab.utils.schema import check as check_values
+
+    check_values(cfg, EVAL)
     wanted = list(cfg.metrics)
-    if not wanted or any(m not in METRICS for m in wanted):
-        raise ConfigError(f"metrics={wanted} must be a non-empty list of {list(METRICS)}")
-    if not isinstance(cfg.num_samples, int) or cfg.num_samples < 2:
-        raise ConfigError(f"num_samples={cfg.num_samples!r} must be an integer of at least 2")
     if (cfg.ckpt_path is None) == (cfg.images_dir is None):
         raise ConfigError("give exactly one of ckpt_path= and images_dir=")
     if "cond_acc" in wanted and cfg.ckpt_path is None:
@@ -122,9 +128,15 @@ def evaluate(cfg: DictConfig) -> dict:
     model = fake = None
     if cfg.images_dir is not None:
         fake = read_images(Path(cfg.images_dir), dm.image_size, dm.channels)
+        if len(fake) < n:
+            note_fewer(cfg.num_samples, f"images_dir={cfg.images_dir} has {len(fake)} images", len(fake))
+        elif n < cfg.num_samples:
+            note_fewer(cfg.num_samples, f"the {cfg.split} split has {len(real_set)} images", n)
         n = min(n, len(fake))
         fake = fake[:n]
     else:
+        if n < cfg.num_samples:
+            note_fewer(cfg.num_samples, f"the {cfg.split} split has {len(real_set)} images", n)
         model = genlab.load(cfg.ckpt_path, map_location=cfg.device)
     version = getattr(dm.source, "version", None)
     key = reference_key(data_cfg, version, cfg.split, cfg.feature_extractor, digest, n)
@@ -135,11 +147,19 @@ def evaluate(cfg: DictConfig) -> dict:
         values, cache_status = distribution_metrics(cfg, wanted, net, real_set, fake, key, folder)
     if "cond_acc" in wanted:
         values["cond_acc"] = cond_acc(cfg, model, dm, judge_name, n)
-    return {**values, "num_images": n, "extractor": cfg.feature_extractor, "extractor_weights_sha256": digest,
+    return {**values, "num_images": n, "num_samples_requested": cfg.num_samples, "extractor": cfg.feature_extractor, "extractor_weights_sha256": digest,
             "data": type(dm.source).__name__, "split": cfg.split, "data_generator_version": version,
             "image_size": dm.image_size, "source": str(cfg.ckpt_path or cfg.images_dir),
             "reference_cache": str(folder / key) if folder else None, "reference_cache_status": cache_status,
             "genlab_version": genlab.__version__}
+
+
+def note_fewer(requested: int, limit: str, used: int) -> None:
+    """Say so when fewer images than num_samples are evaluated: FID and KID depend on the number."""
+    import sys
+
+    print(f"note: num_samples={requested} but {limit}: evaluating {used} (FID, KID and precision/recall "
+          f"depend on the number of images; compare only results with the same num_images)", file=sys.stderr)
 
 
 def distribution_metrics(cfg: DictConfig, wanted: list[str], net, real_set, fake: torch.Tensor, key: str,
@@ -196,6 +216,7 @@ def cond_acc(cfg: DictConfig, model, dm, judge_name: str | None, n: int) -> dict
 def _hydra_main(cfg: DictConfig) -> None:
     with exit_on_error():
         result = evaluate(cfg)
+        write_json(result, Path(cfg.out))
     print(f"{'metric':12} value   ({result['num_images']} images, {result['extractor']} features, "
           f"{result['data']} {result['split']})")
     for key in ("fid", "kid", "kid_std", "precision", "recall", "is", "is_std"):
@@ -203,9 +224,15 @@ def _hydra_main(cfg: DictConfig) -> None:
             print(f"{key:12} {result[key]:.6g}")
     for split, accuracy in result.get("cond_acc", {}).items():
         print(f"cond_acc {split:8} " + "  ".join(f"{k} {v:.3f}" for k, v in accuracy.items() if k != "num_images"))
-    Path(cfg.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(cfg.out).write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {Path(cfg.out).resolve()}")
+
+
+def write_json(result: dict, path: Path) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(result, indent=2) + "\n")
+    except OSError as exc:  # checked writable at start-up; a full disk or a race remains
+        raise ConfigError(f"out={path} cannot be written ({exc.strerror or type(exc).__name__})") from None
 
 
 def main() -> None:
