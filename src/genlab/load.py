@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import pickle
-import zipfile
 from pathlib import Path
 
 import torch
@@ -25,10 +23,9 @@ def read_checkpoint(path: str | Path, map_location="cpu") -> dict:
         raise CheckpointError(f"checkpoint {path} does not exist")
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    except Exception as exc:  # noqa: BLE001 - torch.load of arbitrary bytes raises IndexError, KeyError, ... too
         raise CheckpointError(f"{path} is not a readable checkpoint (truncated, corrupted or not saved with "
-                              f"safe types): {first[:200]}") from None
+                              f"safe types): {load_error_detail(exc)}") from None
     if not isinstance(ckpt, dict) or "genlab" not in ckpt or not isinstance(ckpt.get("state_dict"), dict):
         raise CheckpointError(f"{path} is not a genlab checkpoint (it has no 'genlab' metadata); "
                               f"train it with genlab.train or load it with the library that wrote it")
@@ -95,6 +92,7 @@ def load(path: str | Path, map_location="cpu", eval: bool = True) -> GenerativeM
     """Load any genlab checkpoint (.ckpt) or export folder (from `genlab.export`): the right class, its
     hyperparameters and weights (EMA included), in eval mode."""
     path = Path(path)
+    check_device(map_location)
     if path.is_dir() or path.suffix == ".safetensors":
         ckpt = read_export(path if path.is_dir() else path.parent, map_location)
         check_metadata(ckpt, path)
@@ -111,6 +109,30 @@ def load(path: str | Path, map_location="cpu", eval: bool = True) -> GenerativeM
         first = str(exc).strip().splitlines()[0]
         raise CheckpointError(f"{path} does not match the {cls.__name__} of this genlab version: {first[:200]}") from None
     return model.eval() if eval else model
+
+
+def load_error_detail(exc: Exception) -> str:
+    """torch.load's error in a few words: its first sentence, or the class a weights-only load refused."""
+    import re
+
+    text = " ".join(str(exc).split())
+    unsafe = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text)
+    if unsafe:
+        return f"it needs the Python class {unsafe.group(1)}, which genlab never unpickles"
+    first = re.split(r"(?<=[^.]{3})\. ", text, maxsplit=1)[0].rstrip(".")
+    return f"{type(exc).__name__}: {first[:160]}" if first else type(exc).__name__
+
+
+def check_device(map_location) -> None:
+    """A device named by a string (or torch.device) must exist here: torch.load onto a missing CUDA device
+    fails in a way that reads like a corrupt file."""
+    from genlab.errors import ConfigError
+    from genlab.utils.schema import Device
+
+    if isinstance(map_location, (str, torch.device)):
+        problem = Device(hint="map_location='cpu'").problem(map_location)
+        if problem:
+            raise ConfigError(f"map_location={str(map_location)!r} {problem}")
 
 
 def check_shapes(cls, hparams: dict, state_dict: dict, path) -> None:
