@@ -17,8 +17,17 @@ EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 
 def read_captions(path: Path) -> dict[str, str]:
     """captions.jsonl: one `{"file": ..., "caption": ...}` a line, file relative to the folder."""
+    if path.is_dir():
+        raise ConfigError(f"folder: {path} is a directory; captions.jsonl must be a file of JSON lines "
+                          f"(rename or remove that directory)")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise CorruptDataError(f"folder: {path} is not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
+    except OSError as exc:
+        raise CorruptDataError(f"folder: cannot read {path} ({exc.strerror or type(exc).__name__})") from None
     captions = {}
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:
@@ -50,7 +59,8 @@ class Folder(Source):
                 with Image.open(path) as img:
                     img.load()
                 good.append(path)
-            except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+            except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError) as exc:
+                # a decompression bomb (a header claiming more than 2 x Image.MAX_IMAGE_PIXELS) is no OSError
                 if not skip_corrupt:
                     raise CorruptDataError(f"folder: cannot read image {path} ({type(exc).__name__}: {exc}); "
                                            f"remove it or set data.skip_corrupt=true") from None
@@ -62,7 +72,7 @@ class Folder(Source):
             raise DataUnavailableError(f"folder: every image under {self.root} is unreadable")
         self.files = good
         captions_file = self.root / "captions.jsonl"
-        captions = read_captions(captions_file) if captions_file.exists() else {}
+        captions = read_captions(captions_file) if captions_file.exists() or captions_file.is_symlink() else {}
         self.captions = [captions.get(p.relative_to(self.root).as_posix(), default_caption) for p in good]
 
     def splits(self) -> list[str]:
