@@ -18,15 +18,47 @@ def test_crash_between_write_and_rename_keeps_the_previous_checkpoint(make_cfg, 
     assert before["global_step"] == 2
 
     def crash(src, dst):
-        raise OSError("simulated crash between write and rename")
+        raise RuntimeError("simulated crash between write and rename")
 
     monkeypatch.setattr(files_module.os, "replace", crash)
-    with pytest.raises(OSError, match="simulated crash"):
+    with pytest.raises(RuntimeError, match="simulated crash"):
         train(make_cfg(["trainer.max_steps=4", "ckpt_path=last"]))
     after = torch.load(last, weights_only=True)  # intact and loadable
     assert after["global_step"] == 2
     assert all(torch.equal(after["state_dict"][k], v) for k, v in before["state_dict"].items())
     assert (out / "checkpoints" / "last.ckpt.tmp").exists()  # the half-finished write is beside it
+
+
+@pytest.mark.parametrize("where", ["write", "rename"])
+def test_disk_errors_keep_the_old_checkpoint_remove_the_partial_one_and_say_so(make_cfg, tmp_path, monkeypatch,
+                                                                                where):
+    import errno
+
+    import pytorch_lightning
+
+    from genlab.errors import GenlabError
+
+    out = tmp_path / "run"
+    train(make_cfg(["trainer.max_steps=2"]))
+    last = out / "checkpoints" / "last.ckpt"
+    before = torch.load(last, weights_only=True)
+
+    def full(*args, **kwargs):
+        if where == "write":
+            open(args[0], "wb").write(b"partial")  # noqa: SIM115 - a half-written file, as a full disk leaves
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    if where == "write":
+        monkeypatch.setattr(pytorch_lightning.Trainer, "save_checkpoint", lambda self, path, *a, **k: full(path))
+    else:
+        monkeypatch.setattr(files_module.os, "replace", full)
+    with pytest.raises(GenlabError, match=r"could not write checkpoint .*last.ckpt at step 4 \(No space left on "
+                                          r"device\); .*keeps the step it had; free disk space"):
+        train(make_cfg(["trainer.max_steps=4", "ckpt_path=last"]))
+    after = torch.load(last, weights_only=True)
+    assert after["global_step"] == 2
+    assert all(torch.equal(after["state_dict"][k], v) for k, v in before["state_dict"].items())
+    assert not (out / "checkpoints" / "last.ckpt.tmp").exists()
 
 
 def test_divergence_stops_with_step_and_loss_and_keeps_finite_weights(make_cfg, tmp_path):

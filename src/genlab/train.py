@@ -225,10 +225,19 @@ def fit(cfg: DictConfig, out: Path, ckpt_path: str | None, ckpt: dict | None, ch
             log.info("resume: %s changes from %r to %r at step %s", key, old, new, ckpt["global_step"])
         print(f"genlab: {'resuming' if ckpt_path else 'training'} in {out.resolve()}", flush=True)
 
-    trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+    def interrupted() -> bool:  # Ctrl-C (genlab.callbacks.Preemption): last.ckpt saved, fit stopped
+        return any(getattr(c, "interrupted", False) for c in trainer.callbacks)
 
+    try:
+        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+    except SystemExit:  # Lightning exits this way after a second Ctrl-C
+        if interrupted():
+            raise KeyboardInterrupt from None
+        raise
     if trainer.is_global_zero:
         report(trainer, log)
+    if interrupted():
+        raise KeyboardInterrupt  # as Ctrl-C does anywhere in Python; the command line exits with 130
     metric = cfg.get("optimized_metric")
     if metric:
         if metric not in trainer.callback_metrics:
@@ -266,7 +275,10 @@ def _hydra_main(cfg: DictConfig) -> float | None:
         overrides = _resume_argv.pop("overrides")
         sys.argv = _resume_argv.pop("argv")  # DDP ranks are launched with the command as typed
     with exit_on_error():
-        return train(cfg, overrides=overrides)
+        try:
+            return train(cfg, overrides=overrides)
+        except KeyboardInterrupt:
+            sys.exit(130)  # the shell's convention for a run stopped by Ctrl-C
 
 
 _resume_argv: dict = {}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import warnings
 from weakref import proxy
 
@@ -9,6 +11,7 @@ import torch
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.utilities import rank_zero_warn
 
+from genlab.errors import GenlabError
 from genlab.utils.files import atomic_replace
 
 
@@ -53,9 +56,17 @@ class Checkpoint(ModelCheckpoint):
                            f"{trainer.global_step}; the previous checkpoint is kept")
             return
         tmp = f"{filepath}.tmp"
-        trainer.save_checkpoint(tmp, self.save_weights_only)
-        if trainer.is_global_zero:
-            atomic_replace(tmp, filepath)
+        try:
+            trainer.save_checkpoint(tmp, self.save_weights_only)
+            if trainer.is_global_zero:
+                atomic_replace(tmp, filepath)
+        except OSError as exc:  # disk full, read-only or unwritable folder: keep the old file, drop the partial one
+            with contextlib.suppress(OSError):
+                os.remove(tmp)
+            kept = f"; {filepath} keeps the step it had" if os.path.exists(filepath) else ""
+            raise GenlabError(f"could not write checkpoint {filepath} at step {trainer.global_step} "
+                              f"({exc.strerror or type(exc).__name__}){kept}; free disk space or make "
+                              f"{os.path.dirname(filepath)} writable, then resume with ckpt_path=last") from None
         trainer.strategy.barrier("genlab_checkpoint")
         self._last_global_step_saved = trainer.global_step
         self._last_checkpoint_saved = filepath

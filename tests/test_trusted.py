@@ -1,0 +1,122 @@
+"""Files a user is handed are data: nothing they name is instantiated unless it is on the allow-list.
+
+Each entry point gets a crafted file whose `_target_` would write a marker file if it ran; the test checks
+the one-sentence refusal and that the marker was never written."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from conftest import run_cli
+
+import genlab
+from genlab.models.gan import GAN
+from genlab.train import train
+from genlab.utils.trusted import UntrustedTargetError, check_targets, is_allowed
+
+TINY = dict(g_width=8, d_width=8, latent_dim=16)
+
+
+def payload(marker) -> dict:
+    """What a crafted file names: torch.save writes `marker` if anything instantiates it."""
+    return {"_target_": "torch.save", "obj": "pwned", "f": str(marker)}
+
+
+@pytest.mark.parametrize("target,allowed", [
+    ("torch.optim.Adam", True), ("torch.optim.lr_scheduler.LambdaLR", True), ("genlab.models.gan.GAN", True),
+    ("genlab.data.GenDataModule", True), ("pytorch_lightning.Trainer", True),
+    ("pytorch_lightning.loggers.TensorBoardLogger", True), ("genlab.utils.loggers.wandb_logger", True),
+    ("os.system", False), ("torch.load", False), ("torch.save", False), ("pathlib.Path.write_text", False),
+    ("builtins.eval", False), ("subprocess.run", False),
+    ("genlab.utils.files.os.system", False),  # a path through a module genlab imports
+    ("genlab.utils.files.atomic_replace", False),  # genlab's own functions move files: not a class
+    ("torch.optim.Optimizer.__init__", False), ("torch.optim.adam.torch.load", False),
+    ("pytorch_lightning.Trainer.save_checkpoint", False), ("genlab.nothing.Here", False), (None, False), (3, False),
+])
+def test_allow_list(target, allowed):
+    assert is_allowed(target) is allowed
+
+
+def test_nested_targets_are_found_and_the_user_can_trust_one_by_name(monkeypatch):
+    node = {"model": {"optim_g": {"_target_": "torch.optim.Adam", "lr": {"_target_": "os.system"}}}}
+    with pytest.raises(UntrustedTargetError, match=r"names model.optim_g.lr._target_='os.system'.*remove "
+                                                   r"model.optim_g.lr from that file"):
+        check_targets(node, "a file")
+    check_targets(node, "a file", trusted_keys={"model.optim_g.lr._target_"})  # given on this command line
+    monkeypatch.setenv("GENLAB_TRUSTED_TARGETS", "mylib.Optimizer, os.system")
+    check_targets(node, "a file")
+
+
+def test_model_constructor_refuses_an_optimizer_that_is_not_one(tmp_path):
+    marker = tmp_path / "marker"
+    with pytest.raises(UntrustedTargetError, match="model.optim_g"):
+        GAN(optim_g=payload(marker), **TINY)
+    with pytest.raises(UntrustedTargetError, match=r"optim_d.lr._target_='torch.save'"):
+        GAN(optim_d={"_target_": "torch.optim.Adam", "lr": payload(marker)}, **TINY)
+    assert not marker.exists()
+
+
+@pytest.fixture
+def trained(make_cfg, tmp_path):
+    train(make_cfg(["trainer.max_steps=1", "callbacks.samples=null"]))
+    return tmp_path / "run"
+
+
+def craft(src, dst, marker):
+    """A copy of a checkpoint whose hyperparameters hide the payload inside optim_g."""
+    ckpt = torch.load(src, weights_only=True)
+    ckpt["hyper_parameters"]["optim_g"] = {"_target_": "torch.optim.Adam", "lr": payload(marker)}
+    torch.save(ckpt, dst)
+    return dst
+
+
+def test_load_sample_and_train_refuse_hyperparameters_naming_code(trained, tmp_path):
+    marker = tmp_path / "marker"
+    bad = craft(trained / "checkpoints" / "last.ckpt", tmp_path / "bad.ckpt", marker)
+    with pytest.raises(UntrustedTargetError, match=r"bad.ckpt \(hyperparameters\) names optim_g.lr._target_"):
+        genlab.load(bad)
+    r = run_cli("--module=genlab.sample", f"ckpt_path={bad}", f"out={tmp_path / 'x.png'}", cwd=tmp_path)
+    assert r.returncode == 2 and "error: " in r.stderr and "torch.save" in r.stderr and "Traceback" not in r.stderr
+    r = run_cli(f"ckpt_path={bad}", f"paths.output_dir={tmp_path / 'new'}", "trainer.max_steps=2", cwd=tmp_path)
+    assert r.returncode == 2 and "optim_g.lr._target_='torch.save'" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "new").exists()
+    assert not marker.exists() and not (tmp_path / "x.png").exists()
+
+
+def test_export_folder_naming_code_is_refused(trained, tmp_path):
+    marker = tmp_path / "marker"
+    folder = genlab.export(trained / "checkpoints" / "last.ckpt", tmp_path / "export")
+    config = json.loads((folder / "config.json").read_text())
+    config["hyper_parameters"]["optim_d"] = payload(marker)
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(UntrustedTargetError, match=r"export \(hyperparameters\) names optim_d._target_"):
+        genlab.load(folder)
+    assert not marker.exists()
+
+
+def test_eval_refuses_a_run_config_naming_code(trained, tmp_path):
+    marker = tmp_path / "marker"
+    config = trained / "config.yaml"
+    config.write_text(config.read_text().replace("_target_: genlab.data.GenDataModule",
+                                                 f"_target_: torch.save\n  obj: pwned\n  f: {marker}", 1))
+    r = run_cli("--module=genlab.eval", f"ckpt_path={trained / 'checkpoints' / 'last.ckpt'}",
+                f"out={tmp_path / 'm.json'}", "num_samples=8", cwd=tmp_path)
+    assert r.returncode == 2, r.stderr[-1500:]
+    assert "error: " in r.stderr and "names data._target_='torch.save'" in r.stderr and "Traceback" not in r.stderr
+    assert not marker.exists() and not (tmp_path / "m.json").exists()
+
+
+def test_resume_refuses_a_run_config_naming_code_unless_given_again(trained, tmp_path):
+    marker = tmp_path / "marker"
+    config = trained / "config.yaml"
+    crafted = config.read_text() + f"\nextra:\n  _target_: torch.save\n  obj: pwned\n  f: {marker}\n"
+    crafted = crafted.replace("  divergence_guard:", f"  evil:\n    _target_: torch.save\n    obj: x\n    f: {marker}\n"
+                                                      "  divergence_guard:", 1)
+    config.write_text(crafted)
+    before = sorted(p.name for p in trained.iterdir())
+    r = run_cli("ckpt_path=last", f"paths.output_dir={trained}", "trainer.max_steps=2", cwd=tmp_path)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "config.yaml names callbacks.evil._target_='torch.save'" in r.stderr
+    assert not marker.exists() and sorted(p.name for p in trained.iterdir()) == before  # nothing written
