@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import subprocess
 import sys
@@ -71,3 +72,41 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: int = 300) -> subproce
     env = {**os.environ, "WANDB_MODE": "offline", "PYTHONWARNINGS": "ignore"}
     return subprocess.run([sys.executable, "-m", module, *args], cwd=cwd or ROOT, capture_output=True,
                           text=True, timeout=timeout, env=env)
+
+
+def compose_tiny(overrides) -> object:
+    """The training config composed with these overrides (no tiny defaults added), outside any Hydra run."""
+    GlobalHydra.instance().clear()
+    with initialize_config_module(config_module="genlab.conf", version_base="1.3"):
+        cfg = compose("train", overrides=list(overrides))
+    GlobalHydra.instance().clear()
+    return cfg
+
+
+def cli(module: str, *args: str, cwd: Path, capsys, monkeypatch) -> tuple[int, str, str]:
+    """`python -m MODULE ARGS` in this process, in `cwd`: (exit status, stdout, stderr)."""
+    from hydra.core.global_hydra import GlobalHydra
+
+    capsys.readouterr()
+    monkeypatch.chdir(cwd)
+    monkeypatch.delenv("HYDRA_FULL_ERROR", raising=False)
+    monkeypatch.setattr(sys, "argv", [f"{module}.py", *map(str, args)])
+    GlobalHydra.instance().clear()
+    try:
+        importlib.import_module(module).main()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    finally:
+        GlobalHydra.instance().clear()
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_one_sentence(code: int, err: str, *expected: str) -> None:
+    assert code == 2, err
+    assert "Traceback" not in err, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    for part in expected:
+        assert part in lines[0], (part, lines[0])

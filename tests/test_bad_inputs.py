@@ -7,17 +7,15 @@ of cases take seconds; `test_real_command_lines` runs a few as real subprocesses
 
 from __future__ import annotations
 
-import importlib
 import json
 import struct
-import sys
 import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from conftest import TINY, run_cli
+from conftest import TINY, assert_one_sentence, cli, run_cli
 from PIL import Image
 
 import genlab
@@ -60,35 +58,6 @@ def digit_pngs(tmp_path_factory) -> Path:
 def no_cuda(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)
-
-
-def cli(module: str, *args: str, cwd: Path, capsys, monkeypatch) -> tuple[int, str, str]:
-    """`python -m MODULE ARGS` in this process, in `cwd`: (exit status, stdout, stderr)."""
-    from hydra.core.global_hydra import GlobalHydra
-
-    capsys.readouterr()
-    monkeypatch.chdir(cwd)
-    monkeypatch.delenv("HYDRA_FULL_ERROR", raising=False)
-    monkeypatch.setattr(sys, "argv", [f"{module}.py", *map(str, args)])
-    GlobalHydra.instance().clear()
-    try:
-        importlib.import_module(module).main()
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    finally:
-        GlobalHydra.instance().clear()
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def assert_one_sentence(code: int, err: str, *expected: str) -> None:
-    assert code == 2, err
-    assert "Traceback" not in err, err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), err
-    for part in expected:
-        assert part in lines[0], (part, lines[0])
 
 
 def files_under(folder: Path) -> set[Path]:
