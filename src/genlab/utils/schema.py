@@ -83,8 +83,8 @@ class Text:
 
 SEED = Int(0, 2**32 - 1)
 POSITIVE = Int(1)
-PRECISIONS = ("32-true", "32", 32, "16-mixed", "16", 16, "bf16-mixed", "bf16", "bf16-true", "16-true", "64-true", "64", 64,
-              "transformer-engine")
+PRECISIONS = ("32-true", "32", 32, "16-mixed", "16", 16, "bf16-mixed", "bf16", "bf16-true", "16-true",
+              "64-true", "64", 64, "transformer-engine")
 
 # settings of every model family, by name (GenerativeModel.save_hyperparameters applies them)
 MODEL = {
@@ -154,3 +154,117 @@ def check(values, rules: dict, prefix: str = "") -> None:
             problem = rule.problem(value)
             if problem:
                 raise ConfigError(f"{prefix}{key}={value!r} {problem}")
+
+
+# ---- rules for the sample and eval entry points ------------------------------------------------------
+@dataclass(frozen=True)
+class Device:
+    """A torch device this machine has: cpu, cuda, cuda:N or mps. `hint` is the fix for a missing one."""
+    hint: str = "device=cpu"
+
+    def problem(self, value) -> str | None:
+        import torch
+
+        if not isinstance(value, (str, torch.device)):
+            return "is not a device; use cpu, cuda, cuda:N or mps"
+        try:
+            device = torch.device(value)
+        except (RuntimeError, ValueError, TypeError):
+            return "is not a device; use cpu, cuda, cuda:N or mps"
+        if device.type == "cpu":
+            return None
+        if device.type == "cuda":
+            if not torch.cuda.is_available():
+                return f"but this machine has no CUDA device; use {self.hint}"
+            count = torch.cuda.device_count()
+            if device.index is not None and device.index >= count:
+                return f"but this machine has {count} CUDA device(s), cuda:0 to cuda:{count - 1}"
+            return None
+        if device.type == "mps":
+            return None if torch.backends.mps.is_available() else f"but this machine has no MPS device; use {self.hint}"
+        return "is not a device genlab runs on; use cpu, cuda, cuda:N or mps"
+
+
+@dataclass(frozen=True)
+class OutPath:
+    """A path to write. Its nearest existing ancestor must be a writable directory. `folder`: a path ending
+    in / (or an existing directory) is a folder to write files into; otherwise a directory is refused.
+    `suffixes`: a file path must end with one of them."""
+    folder: bool = False
+    suffixes: tuple = ()
+    example: str = ""  # a file name to suggest inside a directory given where a file is wanted
+
+    def problem(self, value) -> str | None:
+        import os
+        from pathlib import Path
+
+        if not isinstance(value, str) or not value.strip():
+            return "must be a non-empty path"
+        path = Path(value)
+        slash = value.endswith(("/", os.sep))
+        if slash and path.exists() and not path.is_dir():
+            return f"ends with / (a folder) but {path} is an existing file"
+        as_folder = slash or path.is_dir()
+        if as_folder and not self.folder:
+            what = "is an existing directory" if path.is_dir() else "ends with / (a folder)"
+            return f"{what}; give a file path" + (f" such as {path / self.example}" if self.example else "")
+        if not as_folder and self.suffixes and path.suffix.lower() not in self.suffixes:
+            return (f"must end with {', '.join(self.suffixes)}" + (" (one image grid) or / (a folder of PNGs)"
+                                                                   if self.folder else ""))
+        for parent in ([path] if as_folder else []) + list(path.parents):
+            if parent.exists():
+                if not parent.is_dir():
+                    return f"cannot be written: {parent} is an existing file, not a directory"
+                if not os.access(parent, os.W_OK | os.X_OK):
+                    return f"cannot be written: {parent} is not writable"
+                return None
+        return None
+
+
+@dataclass(frozen=True)
+class ListOf:
+    """A non-empty list whose items are each one of `values`."""
+    values: tuple
+
+    def problem(self, value) -> str | None:
+        if not isinstance(value, (list, tuple)) or not value or any(v not in self.values for v in value):
+            return f"must be a non-empty list of {list(self.values)}"
+        return None
+
+
+BOOL = OneOf((True, False))
+DEVICE = Device()
+
+# python -m genlab.sample (conf/sample.yaml); ckpt_path is checked first, for its own message
+SAMPLE = {
+    "ckpt_path": Text(),
+    "num_samples": Int(1, 100_000),
+    "out": OutPath(folder=True, suffixes=(".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")),
+    "seed": SEED,
+    "prompts_file": Text(null=True),
+    "mode": OneOf(("sample", "interpolate", "traverse")),
+    "steps": Int(1, 1024),
+    "dims": Int(1, 4096),
+    "span": Float(0.0, 100.0),
+    "nrow": Int(1, 4096, null=True),
+    "device": DEVICE,
+}
+
+# python -m genlab.eval (conf/eval.yaml)
+EVAL = {
+    "ckpt_path": Text(null=True),
+    "images_dir": Text(null=True),
+    "dataset": Text(null=True),
+    "split": Text(),
+    "metrics": ListOf(("fid", "kid", "pr", "is", "cond_acc")),
+    "feature_extractor": OneOf(("judge", "inception")),
+    "inception_weights": Text(null=True),
+    "num_samples": Int(2, 1_000_000),
+    "is_splits": Int(1, 10_000),
+    "cache": BOOL,
+    "cache_dir": Text(null=True),
+    "batch_size": Int(1, 100_000),
+    "seed": SEED,
+    "out": OutPath(example="metrics.json"),
+    "device": DEVICE,
+}
