@@ -11,7 +11,7 @@ import sys
 
 import pytest
 import torch
-from conftest import ROOT, run_cli
+from conftest import ROOT, assert_one_sentence, cli, compose_tiny
 
 TINY = ["model.g_width=8", "model.d_width=8", "model.latent_dim=16", "data.batch_size=16",
         "callbacks.progress_bar=null", "trainer.limit_val_batches=1", "callbacks.samples=null"]
@@ -26,24 +26,26 @@ def snapshot(folder):
 @pytest.fixture(scope="module")
 def digits_run(tmp_path_factory):
     """A GAN trained 4 steps on digits (not the default data set)."""
+    from genlab.train import train
+
     out = tmp_path_factory.mktemp("digits") / "run"
-    r = run_cli("data=digits", *TINY, "trainer.max_steps=4", f"paths.output_dir={out}", cwd=out.parent)
-    assert r.returncode == 0, r.stderr[-2000:]
+    train(compose_tiny(["data=digits", *TINY, "trainer.max_steps=4", f"paths.output_dir={out}"]))
     return out
 
 
-def test_resume_continues_the_saved_config_and_appends_what_changed(digits_run, tmp_path):
+def test_resume_continues_the_saved_config_and_appends_what_changed(digits_run, tmp_path, capsys, monkeypatch):
     import shutil
 
     run = tmp_path / "moved"  # a run folder that was moved (or shared) is resumed where it now is
     shutil.copytree(digits_run, run)
     original = (run / "config.yaml").read_bytes()
-    r = run_cli("ckpt_path=last", f"paths.output_dir={run}", "trainer.max_steps=6", cwd=tmp_path)
-    assert r.returncode == 0, r.stderr[-2000:]
-    assert f"genlab: resuming in {run}" in r.stdout
-    r = run_cli("ckpt_path=last", f"paths.output_dir={run}", "trainer.max_steps=8", "model.optim_g.lr=1e-4",
-                cwd=tmp_path)
-    assert r.returncode == 0, r.stderr[-2000:]
+    code, out, err = cli("genlab.train", "ckpt_path=last", f"paths.output_dir={run}", "trainer.max_steps=6",
+                         cwd=tmp_path, capsys=capsys, monkeypatch=monkeypatch)
+    assert code == 0, err[-2000:]
+    assert f"genlab: resuming in {run}" in out
+    code, _, err = cli("genlab.train", "ckpt_path=last", f"paths.output_dir={run}", "trainer.max_steps=8",
+                       "model.optim_g.lr=1e-4", cwd=tmp_path, capsys=capsys, monkeypatch=monkeypatch)
+    assert code == 0, err[-2000:]
 
     assert (run / "config.yaml").read_bytes() == original  # the original config is never rewritten
     assert "data:\n  _target_: genlab.data.GenDataModule\n  image_size: 16" in original.decode()
@@ -73,11 +75,12 @@ def test_resume_continues_the_saved_config_and_appends_what_changed(digits_run, 
     ("trainer.max_steps=0", "trainer.max_steps=0 must be an integer >= 1"),
     ("callbacks.nothing.x=1", "the run's config has no callbacks.nothing.x; add it with +callbacks.nothing.x"),
 ])
-def test_resume_refuses_what_cannot_change_and_writes_nothing(digits_run, tmp_path, override, named):
+def test_resume_refuses_what_cannot_change_and_writes_nothing(digits_run, tmp_path, capsys, monkeypatch, override,
+                                                              named):
     before = snapshot(digits_run)
-    r = run_cli("ckpt_path=last", f"paths.output_dir={digits_run}", override, cwd=tmp_path)
-    assert r.returncode == 2 and "Traceback" not in r.stderr
-    assert named in r.stderr and r.stderr.startswith("error: ") and r.stderr.count("\n") == 1
+    code, _, err = cli("genlab.train", "ckpt_path=last", f"paths.output_dir={digits_run}", override, cwd=tmp_path,
+                       capsys=capsys, monkeypatch=monkeypatch)
+    assert_one_sentence(code, err, named)
     assert snapshot(digits_run) == before
 
 
@@ -92,30 +95,34 @@ def test_python_resume_takes_the_given_config_as_wanted(make_cfg, tmp_path):
     assert torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 4
 
 
-def test_a_refused_run_writes_nothing_and_hydra_writes_nothing_into_runs(tmp_path):
+def test_a_refused_run_writes_nothing_and_hydra_writes_nothing_into_runs(tmp_path, capsys, monkeypatch):
     fresh, empty = tmp_path / "fresh", tmp_path / "empty"
     empty.mkdir()
     for out in (fresh, empty):
-        r = run_cli(*TINY, "trainer.max_steps=2.5", f"paths.output_dir={out}", cwd=tmp_path)
-        assert r.returncode == 2 and "trainer.max_steps=2.5 must be an integer >= 1" in r.stderr
+        code, _, err = cli("genlab.train", *TINY, "trainer.max_steps=2.5", f"paths.output_dir={out}", cwd=tmp_path,
+                           capsys=capsys, monkeypatch=monkeypatch)
+        assert_one_sentence(code, err, "trainer.max_steps=2.5 must be an integer >= 1")
     assert not fresh.exists() and list(empty.iterdir()) == []
     assert sorted(p.name for p in tmp_path.iterdir()) == ["empty"]  # no .hydra/ or train.log in the cwd
     ok = tmp_path / "ok"
-    r = run_cli(*TINY, "trainer.max_steps=1", f"paths.output_dir={ok}", cwd=tmp_path)
-    assert r.returncode == 0, r.stderr[-2000:]
+    code, _, err = cli("genlab.train", *TINY, "trainer.max_steps=1", f"paths.output_dir={ok}", cwd=tmp_path,
+                       capsys=capsys, monkeypatch=monkeypatch)
+    assert code == 0, err[-2000:]
     assert sorted(p.name for p in ok.iterdir()) == ["checkpoints", "config.yaml", "logs", "run.json", "train.log"]
 
 
-def test_one_writer_per_run_directory(tmp_path):
+def test_one_writer_per_run_directory(tmp_path, capsys, monkeypatch):
     out = tmp_path / "run"
     out.mkdir()
-    (out / ".lock").write_text(json.dumps({"pid": os.getpid(), "host": os.uname().nodename}))
-    r = run_cli(*TINY, "trainer.max_steps=1", f"paths.output_dir={out}", cwd=tmp_path)
-    assert r.returncode == 2 and f"is in use by process {os.getpid()}" in r.stderr and "delete" in r.stderr
+    args = [*TINY, "trainer.max_steps=1", f"paths.output_dir={out}"]
+    (out / ".lock").write_text(json.dumps({"pid": os.getppid(), "host": os.uname().nodename}))
+    code, _, err = cli("genlab.train", *args, cwd=tmp_path, capsys=capsys, monkeypatch=monkeypatch)
+    assert_one_sentence(code, err, f"is in use by process {os.getppid()}", "delete")
+    assert sorted(p.name for p in out.iterdir()) == [".lock"]
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     (out / ".lock").write_text(json.dumps({"pid": int(dead.stdout), "host": os.uname().nodename}))
-    r = run_cli(*TINY, "trainer.max_steps=1", f"paths.output_dir={out}", cwd=tmp_path)
-    assert r.returncode == 0, r.stderr[-2000:]  # a stale lock (its process is gone) is taken over
+    code, _, err = cli("genlab.train", *args, cwd=tmp_path, capsys=capsys, monkeypatch=monkeypatch)
+    assert code == 0, err[-2000:]  # a stale lock (its process is gone) is taken over
     assert not (out / ".lock").exists()
 
 
@@ -136,10 +143,11 @@ def test_two_runs_started_together_into_one_directory(tmp_path):
     assert sorted(set(steps), key=int) == [str(i) for i in range(8)]
 
 
-def test_a_sweep_into_a_fixed_directory_gives_each_job_a_folder(tmp_path):
+def test_a_sweep_into_a_fixed_directory_gives_each_job_a_folder(tmp_path, capsys, monkeypatch):
     out = tmp_path / "sweep"
-    r = run_cli("-m", *TINY, "trainer.max_steps=1,2", f"paths.output_dir={out}", cwd=tmp_path)
-    assert r.returncode == 0, r.stderr[-2000:]
+    code, _, err = cli("genlab.train", "-m", *TINY, "trainer.max_steps=1,2", f"paths.output_dir={out}", cwd=tmp_path,
+                       capsys=capsys, monkeypatch=monkeypatch)
+    assert code == 0, err[-2000:]
     for job, steps in (("0", 1), ("1", 2)):
         ckpt = torch.load(out / job / "checkpoints" / "last.ckpt", weights_only=True)
         assert ckpt["global_step"] == steps
