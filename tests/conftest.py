@@ -110,3 +110,17 @@ def assert_one_sentence(code: int, err: str, *expected: str) -> None:
     assert len(lines) == 1 and lines[0].startswith("error: "), err
     for part in expected:
         assert part in lines[0], (part, lines[0])
+
+
+@pytest.fixture
+def run_inproc(capsys, monkeypatch):
+    """`run_cli`'s signature and result, run in this process (seconds faster than a new interpreter)."""
+
+    def _run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+        module = "genlab.train"
+        if args and args[0].startswith("--module="):
+            module, args = args[0].split("=", 1)[1], args[1:]
+        code, out, err = cli(module, *args, cwd=cwd or ROOT, capsys=capsys, monkeypatch=monkeypatch)
+        return subprocess.CompletedProcess([module, *args], code, out, err)
+
+    return _run

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import run_cli
 
 from genlab.train import train
 
@@ -27,8 +26,8 @@ def gan_checkpoint(tmp_path_factory):
     return out / "checkpoints" / "last.ckpt"
 
 
-def test_checkpoint_and_its_png_files_give_the_same_numbers(gan_checkpoint, tmp_path):
-    r = run_cli("--module=genlab.eval", f"ckpt_path={gan_checkpoint}", "num_samples=40", "batch_size=40",
+def test_checkpoint_and_its_png_files_give_the_same_numbers(gan_checkpoint, tmp_path, run_inproc):
+    r = run_inproc("--module=genlab.eval", f"ckpt_path={gan_checkpoint}", "num_samples=40", "batch_size=40",
                 "metrics=[fid,kid,pr]", "out=a.json", cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "fid" in r.stdout and "wrote" in r.stdout
@@ -38,10 +37,10 @@ def test_checkpoint_and_its_png_files_give_the_same_numbers(gan_checkpoint, tmp_
         assert key in a, key
     assert a["num_images"] == 40 and a["extractor"] == "judge" and a["data"] == "Shapes" and a["fid"] > 0
     # the same samples written as PNGs (genlab.sample, same seed and chunking) score identically
-    r = run_cli("--module=genlab.sample", f"ckpt_path={gan_checkpoint}", "num_samples=40", "out=pngs/",
+    r = run_inproc("--module=genlab.sample", f"ckpt_path={gan_checkpoint}", "num_samples=40", "out=pngs/",
                 "seed=0", cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-2000:]
-    r = run_cli("--module=genlab.eval", f"images_dir={tmp_path / 'pngs'}", "dataset=shapes", "num_samples=40",
+    r = run_inproc("--module=genlab.eval", f"images_dir={tmp_path / 'pngs'}", "dataset=shapes", "num_samples=40",
                 "batch_size=40", "metrics=[fid,kid,pr]", "out=b.json", cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-2000:]
     b = json.loads((tmp_path / "b.json").read_text())
@@ -49,18 +48,18 @@ def test_checkpoint_and_its_png_files_give_the_same_numbers(gan_checkpoint, tmp_
         assert a[key] == b[key], key
 
 
-def test_missing_inception_weights_is_one_sentence(gan_checkpoint, tmp_path):
-    r = run_cli("--module=genlab.eval", f"ckpt_path={gan_checkpoint}", "feature_extractor=inception",
+def test_missing_inception_weights_is_one_sentence(gan_checkpoint, tmp_path, run_inproc):
+    r = run_inproc("--module=genlab.eval", f"ckpt_path={gan_checkpoint}", "feature_extractor=inception",
                 f"inception_weights={tmp_path / 'absent.pth'}", cwd=tmp_path)
     assert r.returncode == 2
     assert "error: the Inception weights weights-inception-2015-12-05-6726825d.pth are not in" in r.stderr
     assert "Traceback" not in r.stderr and not (tmp_path / "metrics.json").exists()
 
 
-def test_bad_requests(gan_checkpoint, tmp_path):
-    r = run_cli("--module=genlab.eval", f"ckpt_path={gan_checkpoint}", "metrics=[fid,lpips]", cwd=tmp_path)
+def test_bad_requests(gan_checkpoint, tmp_path, run_inproc):
+    r = run_inproc("--module=genlab.eval", f"ckpt_path={gan_checkpoint}", "metrics=[fid,lpips]", cwd=tmp_path)
     assert r.returncode == 2 and "must be a non-empty list of" in r.stderr
-    r = run_cli("--module=genlab.eval", f"images_dir={tmp_path}", cwd=tmp_path)
+    r = run_inproc("--module=genlab.eval", f"images_dir={tmp_path}", cwd=tmp_path)
     assert r.returncode == 2 and "images_dir= needs dataset=NAME" in r.stderr
 
 
@@ -111,15 +110,15 @@ def test_reference_statistics_are_cached_by_everything_they_depend_on(gan_checkp
     assert f"warning: could not write the reference cache {blocker / 'cache'}" in capsys.readouterr().err
 
 
-def test_conditional_accuracy_of_a_caption_model(tmp_path):
+def test_conditional_accuracy_of_a_caption_model(tmp_path, run_inproc):
     from conftest import TINY, TINY_MODEL
 
     out = tmp_path / "cvae"
     sizes = [f"model.{k}={TINY_MODEL[k]}" for k in ("width", "latent_dim", "condition_dim")]
-    r = run_cli("model=cvae", *TINY, *sizes, "data.source.num_train=64", "data.source.num_heldout=32",
+    r = run_inproc("model=cvae", *TINY, *sizes, "data.source.num_train=64", "data.source.num_heldout=32",
                 "trainer.max_steps=3", f"paths.output_dir={out}")
     assert r.returncode == 0, r.stderr[-2000:]
-    r = run_cli("--module=genlab.eval", f"ckpt_path={out / 'checkpoints' / 'last.ckpt'}", "num_samples=24",
+    r = run_inproc("--module=genlab.eval", f"ckpt_path={out / 'checkpoints' / 'last.ckpt'}", "num_samples=24",
                 "metrics=[cond_acc,is]", "out=m.json", cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "cond_acc heldout" in r.stdout and "is " in r.stdout
@@ -129,5 +128,5 @@ def test_conditional_accuracy_of_a_caption_model(tmp_path):
         assert set(acc) == {"shape", "colour", "size", "position", "joint", "num_images"}, split
         assert acc["num_images"] == 24 and all(0 <= acc[k] <= 1 for k in acc if k != "num_images")
         assert acc["joint"] <= min(acc[k] for k in ("shape", "colour", "size", "position"))
-    r = run_cli("--module=genlab.eval", f"images_dir={tmp_path}", "dataset=shapes", "metrics=[cond_acc]", cwd=tmp_path)
+    r = run_inproc("--module=genlab.eval", f"images_dir={tmp_path}", "dataset=shapes", "metrics=[cond_acc]", cwd=tmp_path)
     assert r.returncode == 2 and "needs ckpt_path=, not images_dir=" in r.stderr
