@@ -233,6 +233,7 @@ def test_load_onto_a_missing_device(ckpt, no_cuda):
     (["out="], "out='' must be a non-empty path"),
     (["out=afile/m.json"], "cannot be written: afile is an existing file, not a directory"),
     (["out=adir"], "out='adir' is an existing directory"),
+    (["dataset=nope"], "dataset=nope is not a data config; use one of ['celeba', 'cifar10', 'digits'"),
 ])
 def test_eval_bad_values(digit_pngs, tmp_path, capsys, monkeypatch, no_cuda, args, expected):
     (tmp_path / "afile").write_text("not a folder")

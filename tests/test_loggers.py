@@ -45,6 +45,20 @@ def test_wandb_run_offline_in_the_run_directory(make_cfg, tmp_path, monkeypatch)
     assert runs and all(r.name.endswith(run_id) for r in runs)
 
 
+def test_each_run_in_one_process_gets_its_own_wandb_run(make_cfg, tmp_path):
+    # a sweep's jobs (Hydra's basic launcher) and a notebook's cells train in one process
+    from genlab.train import train
+
+    for name in ("a", "b"):
+        train(make_cfg(["logger=wandb", "trainer.max_steps=1", "callbacks.samples=null"],
+                       output_dir=tmp_path / name))
+    ids = [(tmp_path / n / "wandb" / "genlab-run-id").read_text().strip() for n in ("a", "b")]
+    assert ids[0] != ids[1]
+    for name, run_id in zip(("a", "b"), ids):
+        runs = list((tmp_path / name / "wandb").glob(f"offline-run-*-{run_id}"))
+        assert len(runs) == 1 and any(runs[0].rglob("*.wandb")), name
+
+
 def test_tensorboard_events_in_the_run_directory(make_cfg, tmp_path):
     train(make_cfg(["logger=tensorboard", "trainer.max_steps=2"]))
     assert list((tmp_path / "run" / "tensorboard").glob("events.out.tfevents.*"))

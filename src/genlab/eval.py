@@ -26,8 +26,14 @@ METRICS = EVAL["metrics"].values  # ("fid", "kid", "pr", "is", "cond_acc")
 
 def data_config(cfg: DictConfig) -> DictConfig:
     if cfg.dataset is not None:
+        from importlib import resources
+
         from genlab.utils.config import compose_train
 
+        known = sorted(p.name[:-5] for p in resources.files("genlab.conf").joinpath("data").iterdir()
+                       if p.name.endswith(".yaml"))
+        if cfg.dataset not in known:
+            raise ConfigError(f"dataset={cfg.dataset} is not a data config; use one of {known}")
         return compose_train(f"data={cfg.dataset}").data
     if cfg.ckpt_path is None:
         raise ConfigError("images_dir= needs dataset=NAME (the data set the images are compared with)")

@@ -204,6 +204,7 @@ def fit(cfg: DictConfig, out: Path, ckpt_path: str | None, ckpt: dict | None, ch
     import torch
     from pytorch_lightning import seed_everything
 
+    from genlab.utils.loggers import finish_wandb
     from genlab.utils.run_info import append_resume, write_run_info
 
     seed_everything(cfg.seed, workers=True, verbose=False)
@@ -234,6 +235,8 @@ def fit(cfg: DictConfig, out: Path, ckpt_path: str | None, ckpt: dict | None, ch
         if interrupted():
             raise KeyboardInterrupt from None
         raise
+    finally:
+        finish_wandb(trainer.loggers)
     if trainer.is_global_zero:
         report(trainer, log)
     if interrupted():

@@ -60,6 +60,16 @@ def wandb_logger(save_dir: str, project: str = "genlab", name: str | None = None
                        resume="allow", **kwargs)
 
 
+def finish_wandb(loggers) -> None:
+    """End the wandb run a fit used. Lightning's WandbLogger never does, and reuses a run still open in the
+    process, so the next fit in the same process (a sweep's next job, a notebook's next cell) would log
+    into this one."""
+    if any(isinstance(logger, WandbLogger) for logger in loggers):
+        import wandb
+
+        wandb.finish()
+
+
 class ResumableCSVLogger(CSVLogger):
     """CSVLogger that continues an existing metrics.csv on resume instead of deleting it.
 
