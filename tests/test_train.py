@@ -107,28 +107,28 @@ def test_cli_trains_and_reports(tmp_path):
     assert (out / "samples" / "final.png").exists()
 
 
-def test_cli_unknown_model_lists_the_models(tmp_path):
-    result = run_cli("model=gam", cwd=tmp_path)
+def test_cli_unknown_model_lists_the_models(tmp_path, run_inproc):
+    result = run_inproc("model=gam", cwd=tmp_path)
     assert result.returncode != 0
     assert "Could not find 'model/gam'" in result.stderr
     assert "\tgan" in result.stderr and "\tdcgan" in result.stderr
     assert not (tmp_path / "outputs").exists()  # failed before any run directory, data or model
 
 
-def test_cli_help_lists_groups(tmp_path):
-    result = run_cli("--help", cwd=tmp_path)
+def test_cli_help_lists_groups(tmp_path, run_inproc):
+    result = run_inproc("--help", cwd=tmp_path)
     assert result.returncode == 0
     for line in ["model: ae, beta_vae, cvae, dcgan, gan, vae, vqvae", "data: celeba, cifar10, digits, fashion_mnist, folder, mnist, mnist5k, shapes",
                  "logger: csv, none, tensorboard, wandb"]:
         assert line in result.stdout
 
 
-def test_cli_bad_inputs_exit_nonzero_with_one_sentence(tmp_path):
+def test_cli_bad_inputs_exit_nonzero_with_one_sentence(tmp_path, run_inproc):
     afile = tmp_path / "afile"
     afile.write_text("x")
-    result = run_cli(f"paths.output_dir={afile}", cwd=tmp_path)
+    result = run_inproc(f"paths.output_dir={afile}", cwd=tmp_path)
     assert result.returncode == 2 and "is an existing file, not a directory" in result.stderr
-    result = run_cli("data=mnist", f"paths.data_dir={tmp_path / 'nodata'}", "data.source.download=false",
+    result = run_inproc("data=mnist", f"paths.data_dir={tmp_path / 'nodata'}", "data.source.download=false",
                      f"paths.output_dir={tmp_path / 'r'}", cwd=tmp_path)
     assert result.returncode == 2
     assert "error: mnist: the files are not in" in result.stderr and "train-images-idx3-ubyte" in result.stderr
