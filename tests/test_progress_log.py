@@ -31,6 +31,7 @@ def progress_records(caplog, monkeypatch):
     (train() stops it propagating to the root logger, where caplog listens)."""
     logger = logging.getLogger("genlab.progress")
     monkeypatch.setattr(logger, "propagate", False)
+    monkeypatch.setattr(logger, "disabled", False)  # an in-process genlab.eval's logging config disables loggers
     caplog.set_level(logging.INFO, logger="genlab.progress")
     logger.addHandler(caplog.handler)
     yield lambda: [r for r in caplog.records if r.name == "genlab.progress"]

@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import shutil
 import sys
 from collections.abc import Sequence
 from contextlib import contextmanager
@@ -161,7 +160,7 @@ def run_directory(out: Path, rank_zero: bool):
 
     from genlab.utils.run_lock import run_lock
 
-    created = not out.exists()
+    created, had_log = not out.exists(), (out / "train.log").exists()
     if rank_zero:
         try:
             out.mkdir(parents=True, exist_ok=True)
@@ -171,6 +170,9 @@ def run_directory(out: Path, rank_zero: bool):
     log = logging.getLogger("genlab")
     log.setLevel(logging.INFO)
     log.propagate = False  # its lines go to train.log; the console gets print()s and the progress bar
+    for name in ("genlab", "genlab.progress", "pytorch_lightning"):
+        logging.getLogger(name).disabled = False  # a logging config with disable_existing_loggers (Hydra's
+        # `disabled` job logging, used by genlab.sample and genlab.eval) may have run in this process
     handler = None
     try:
         with run_lock(out, enabled=rank_zero):
@@ -181,22 +183,26 @@ def run_directory(out: Path, rank_zero: bool):
                     logging.getLogger(name).addHandler(handler)
             yield log
     except OSError as exc:
-        if exc.errno in (errno.EACCES, errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EPERM):
+        inside = exc.filename and Path(str(exc.filename)).resolve().is_relative_to(out.resolve())
+        if inside and exc.errno in (errno.EACCES, errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EPERM):
             raise ConfigError(f"cannot write in paths.output_dir={out} ({exc.strerror}: {exc.filename}); "
                               f"free space or choose a writable directory") from None
         raise
     except BaseException as exc:
         if handler is not None and not isinstance(exc, (KeyboardInterrupt, SystemExit)):
-            log.error("stopped: %s: %s", type(exc).__name__, str(exc).strip().splitlines()[0] if str(exc).strip() else "")
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            log.error("stopped: %s: %s", type(exc).__name__, first)
         raise
     finally:
         if handler is not None:
             for name in ("genlab", "pytorch_lightning"):
                 logging.getLogger(name).removeHandler(handler)
             handler.close()
-        if rank_zero and created and out.is_dir() and not any(p.name != "train.log" for p in out.iterdir()) \
-                and not (out / "config.yaml").exists():
-            shutil.rmtree(out, ignore_errors=True)
+        if rank_zero and not (out / "config.yaml").exists():  # refused before it started: leave no trace
+            if not had_log:
+                (out / "train.log").unlink(missing_ok=True)
+            if created and out.is_dir() and not any(out.iterdir()):
+                out.rmdir()
 
 
 def fit(cfg: DictConfig, out: Path, ckpt_path: str | None, ckpt: dict | None, changes: dict | None,
