@@ -87,7 +87,7 @@ def sample(cfg: DictConfig) -> Path:
 
     if OmegaConf.is_missing(cfg, "ckpt_path") or cfg.ckpt_path is None or cfg.ckpt_path == "":
         raise ConfigError("ckpt_path= is required: the checkpoint (.ckpt file) or exported folder to sample from, "
-                          "such as ckpt_path=logs/RUN/checkpoints/last.ckpt")
+                          "such as ckpt_path=RUN/checkpoints/last.ckpt")
     check(cfg, SAMPLE)  # every value, before anything is loaded or written
     n = cfg.num_samples
     prompts = read_prompts(cfg, n)

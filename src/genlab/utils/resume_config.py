@@ -163,8 +163,7 @@ def apply_overrides(cfg: dict, overrides: Sequence[str]) -> tuple[dict, set[str]
         parent, last = _parent(cfg, key, create=True)
         if o.type == OverrideType.CHANGE and (parent is None or last not in parent):
             raise ConfigError(f"{o.input_line}: the run's config has no {key}; add it with +{key}=...")
-        parent[last] = OmegaConf.to_container(OmegaConf.create({"v": value}))["v"] if isinstance(
-            value, (dict, list)) else value
+        parent[last] = value
         given |= {key, *(f"{key}.{k}" for k in leaves(value))} if isinstance(value, dict) else {key}
     _prune(cfg)
     return cfg, given
