@@ -63,11 +63,19 @@ def test_resume_continues_the_saved_config_and_appends_what_changed(digits_run, 
     log = (run / "train.log").read_text()
     assert "model.optim_g.lr is 0.0001 from step 6 on (was 0.002)" in log
     assert log.count("Trained ") == 3  # one line per session, appended
+    # the run's own options (and the keys it set in them) given again change nothing
+    code, _, err = cli("genlab.train", "ckpt_path=last", f"paths.output_dir={run}", "data=digits", "model=gan",
+                       *[o for o in TINY if o.startswith(("model.", "data."))], "model.optim_g.lr=1e-4",
+                       "trainer.max_steps=9", cwd=tmp_path, capsys=capsys, monkeypatch=monkeypatch)
+    assert code == 0, err[-2000:]
+    last = json.loads((run / "resumes.jsonl").read_text().splitlines()[-1])
+    assert last["changes"] == {"trainer.max_steps": [8, 9]}
 
 
 @pytest.mark.parametrize("override,named", [
-    ("data=shapes", "data=shapes cannot change when resuming"),
-    ("model=vae", "model=vae cannot change when resuming"),
+    ("data=shapes", "data.attribute_sizes cannot change when resuming (the run has [10]"),
+    ("model=vae", "cannot change when resuming"),
+    ("experiment=gan_digits", "experiment=gan_digits cannot be given when resuming"),
     ("model.g_width=16", "model.g_width cannot change when resuming (the run has 8, this command gives 16)"),
     ("data.batch_size=8", "data.batch_size cannot change"),
     ("data.image_size=32", "data.image_size cannot change"),

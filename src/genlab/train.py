@@ -146,7 +146,8 @@ def train(cfg: DictConfig, overrides: Sequence[str] | None = None) -> float | No
     if ckpt_path is not None:
         ckpt = read_checkpoint(ckpt_path)  # weights_only; one sentence for a truncated, foreign or unsafe file
         if resumes_own_run(ckpt_path, out):
-            cfg, changes = resume_config(out, cfg, overrides)
+            requeued = cfg.get("ckpt_path") is None  # a SLURM job requeued: the same job, nothing changes
+            cfg, changes = resume_config(out, cfg, [] if requeued else overrides)
     check(cfg, TRAIN)
     with run_directory(out, rank_zero) as log:
         return fit(cfg, out, ckpt_path, ckpt, changes, overrides, rank_zero, log)

@@ -23,7 +23,9 @@ from genlab.errors import ConfigError
 
 MUTABLE = ("trainer.", "logger", "callbacks.", "paths.data_dir", "ckpt_path", "optimized_metric",
            "model.optim", "model.lr_decay", "model.warmup_steps", "data.num_workers", "data.pin_memory")
-GROUPS_THAT_CAN_CHANGE = ("trainer", "logger", "callbacks")
+# presets that rewrite the whole config cannot be re-applied to a saved run; any other group's option is
+# composed and compared key by key (so `model=gan` on a gan run changes nothing and is accepted)
+GROUPS_THAT_CANNOT_BE_GIVEN = ("experiment", "hparams_search", "paths")
 IGNORED = ("paths.output_dir", "ckpt_path", "hydra.")
 _GONE = "<removed>"
 
@@ -149,9 +151,9 @@ def apply_overrides(cfg: dict, overrides: Sequence[str]) -> tuple[dict, set[str]
             raise ConfigError(f"{o.input_line}: a sweep cannot resume a single run; give one value")
         value = o.value()
         if "." not in key and key in config_groups() and o.type != OverrideType.DEL:
-            if key not in GROUPS_THAT_CAN_CHANGE:
-                raise ConfigError(f"{key}={value} cannot change when resuming: the checkpoint was trained with "
-                                  f"the run's own {key}; start a new run in another paths.output_dir")
+            if key in GROUPS_THAT_CANNOT_BE_GIVEN:
+                raise ConfigError(f"{key}={value} cannot be given when resuming: the run's saved config already "
+                                  f"holds what it set; override single keys instead")
             cfg[key] = _group_node(key, str(value))
             given |= {f"{key}.{k}" for k in leaves(cfg[key])}
             continue
@@ -196,6 +198,10 @@ def resume_config(run_dir: Path, requested: DictConfig, overrides: Sequence[str]
         wanted, given = apply_overrides(json.loads(json.dumps(saved)), overrides)
     wanted["ckpt_path"] = requested.get("ckpt_path")
     wanted.setdefault("paths", {})["output_dir"] = str(run_dir)
+    try:  # a group option composed afresh interpolates (${data.image_size}); compare resolved values
+        wanted = OmegaConf.to_container(OmegaConf.create(wanted), resolve=True)
+    except Exception as exc:  # noqa: BLE001 - an interpolation to a key the run's config lacks
+        raise ConfigError(f"the overrides do not fit the run's config: {str(exc).splitlines()[0]}") from None
     changes = diff(saved, wanted)
     check_mutable(changes)
     trusted = {k for k in given if k.endswith("_target_")}
