@@ -50,6 +50,18 @@ def test_nested_targets_are_found_and_the_user_can_trust_one_by_name(monkeypatch
     check_targets(node, "a file")
 
 
+def test_interpolations_in_files_are_refused(tmp_path):
+    # oc.decode would build a node with a _target_ only when Hydra resolves it, after a check of names
+    marker = tmp_path / "marker"
+    node = {"optim_g": {"_target_": "torch.optim.Adam",
+                        "lr": "${oc.decode:'{_target_: torch.save, obj: x, f: " + str(marker) + "}'}"}}
+    with pytest.raises(UntrustedTargetError, match=r"holds an interpolation at optim_g.lr"):
+        check_targets(node, "a file")
+    with pytest.raises(UntrustedTargetError, match=r"model.optim_g holds an interpolation at optim_g.lr"):
+        GAN(optim_g=node["optim_g"], **TINY)
+    assert not marker.exists()
+
+
 def test_model_constructor_refuses_an_optimizer_that_is_not_one(tmp_path):
     marker = tmp_path / "marker"
     with pytest.raises(UntrustedTargetError, match="model.optim_g"):

@@ -67,7 +67,8 @@ def is_allowed(target) -> bool:
 
 
 def _targets(node, path: str = "") -> Iterable[tuple[str, object]]:
-    """Every (dotted key, value) of a `_target_` in nested mappings and lists."""
+    """Every (dotted key, value) of a `_target_`, and of a string holding an interpolation, in nested
+    mappings and lists."""
     if isinstance(node, Mapping):
         for key, value in node.items():
             child = f"{path}.{key}" if path else str(key)
@@ -78,6 +79,8 @@ def _targets(node, path: str = "") -> Iterable[tuple[str, object]]:
     elif isinstance(node, (list, tuple)):
         for i, value in enumerate(node):
             yield from _targets(value, f"{path}.{i}" if path else str(i))
+    elif isinstance(node, str) and "${" in node:
+        yield path, node
 
 
 def check_targets(node, source: str, trusted_keys: Iterable[str] = ()) -> None:
@@ -91,7 +94,15 @@ def check_targets(node, source: str, trusted_keys: Iterable[str] = ()) -> None:
         node = OmegaConf.to_container(node, resolve=False)
     trusted = set(trusted_keys)
     for key, target in _targets(node):
-        if key in trusted or is_allowed(target):
+        if key in trusted:
+            continue
+        if not key.endswith("_target_"):
+            # resolvers such as oc.decode build nodes (a `_target_` too) when Hydra resolves them, after
+            # this check: a file holds plain values, and genlab saves them resolved
+            raise UntrustedTargetError(f"{source} holds an interpolation at {key} ({target[:80]!r}); genlab "
+                                       f"saves configs and hyperparameters resolved, so this file was edited: "
+                                       f"replace it with a plain value")
+        if is_allowed(target):
             continue
         owner = key.rsplit(".", 1)[0] if "." in key else "(top level)"
         raise UntrustedTargetError(
