@@ -234,6 +234,8 @@ def test_load_onto_a_missing_device(ckpt, no_cuda):
     (["out=afile/m.json"], "cannot be written: afile is an existing file, not a directory"),
     (["out=adir"], "out='adir' is an existing directory"),
     (["dataset=nope"], "dataset=nope is not a data config; use one of ['celeba', 'cifar10', 'digits'"),
+    (["dataset=folder"], "dataset=folder needs data.root: give it as data_root=PATH"),
+    (["dataset=folder", "data_root=adir"], "folder: no images"),  # data_root reached the folder source
 ])
 def test_eval_bad_values(digit_pngs, tmp_path, capsys, monkeypatch, no_cuda, args, expected):
     (tmp_path / "afile").write_text("not a folder")

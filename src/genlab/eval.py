@@ -34,7 +34,13 @@ def data_config(cfg: DictConfig) -> DictConfig:
                        if p.name.endswith(".yaml"))
         if cfg.dataset not in known:
             raise ConfigError(f"dataset={cfg.dataset} is not a data config; use one of {known}")
-        return compose_train(f"data={cfg.dataset}").data
+        data = compose_train(f"data={cfg.dataset}",
+                             *([f"data.root={cfg.data_root}"] if cfg.get("data_root") is not None else [])).data
+        missing = [k for k in data if OmegaConf.is_missing(data, k)]
+        if missing:
+            raise ConfigError(f"dataset={cfg.dataset} needs data.{missing[0]}: give it as "
+                              f"data_{missing[0]}=PATH (the folder of real images)")
+        return data
     if cfg.ckpt_path is None:
         raise ConfigError("images_dir= needs dataset=NAME (the data set the images are compared with)")
     from genlab.utils.trusted import check_targets

@@ -255,6 +255,7 @@ EVAL = {
     "ckpt_path": Text(null=True),
     "images_dir": Text(null=True),
     "dataset": Text(null=True),
+    "data_root": Text(null=True),
     "split": Text(),
     "metrics": ListOf(("fid", "kid", "pr", "is", "cond_acc")),
     "feature_extractor": OneOf(("judge", "inception")),
