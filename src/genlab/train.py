@@ -144,17 +144,32 @@ def train(cfg: DictConfig, overrides: Sequence[str] | None = None) -> float | No
     ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), out, rank_zero)
     ckpt, changes = None, None
     if ckpt_path is not None:
+        stamp = file_stamp(ckpt_path)
         ckpt = read_checkpoint(ckpt_path)  # weights_only; one sentence for a truncated, foreign or unsafe file
         if resumes_own_run(ckpt_path, out):
-            requeued = cfg.get("ckpt_path") is None  # a SLURM job requeued: the same job, nothing changes
-            cfg, changes = resume_config(out, cfg, [] if requeued else overrides)
+            requeued = cfg.get("ckpt_path") is None  # a SLURM job requeued: the same command again
+            cfg, changes = resume_config(out, cfg, overrides, requeued=requeued)
     check(cfg, TRAIN)
-    with run_directory(out, rank_zero) as log:
+
+    def unchanged_since_checked() -> None:
+        """The checks above ran before the lock: another run may have trained here meanwhile."""
+        if ckpt_path is None:
+            resolve_ckpt_path(None, out, rank_zero)
+        elif file_stamp(ckpt_path) != stamp:
+            raise ConfigError(f"{ckpt_path} changed while this command was starting (another run wrote it); "
+                              f"run the command again")
+
+    with run_directory(out, rank_zero, unchanged_since_checked) as log:
         return fit(cfg, out, ckpt_path, ckpt, changes, overrides, rank_zero, log)
 
 
+def file_stamp(path) -> tuple[int, int]:
+    st = os.stat(path)
+    return st.st_mtime_ns, st.st_size
+
+
 @contextmanager
-def run_directory(out: Path, rank_zero: bool):
+def run_directory(out: Path, rank_zero: bool, recheck=None):
     """Create (if needed) and lock the run directory; log to its train.log. A run refused before training
     leaves a directory it created empty-handed behind it removed."""
     import logging
@@ -177,6 +192,8 @@ def run_directory(out: Path, rank_zero: bool):
     handler = None
     try:
         with run_lock(out, enabled=rank_zero):
+            if rank_zero and recheck is not None:
+                recheck()
             if rank_zero:
                 handler = logging.FileHandler(out / "train.log", encoding="utf-8")
                 handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))

@@ -129,7 +129,7 @@ def _group_node(group: str, option: str):
         raise ConfigError(f"{group}={option} is not an option of the {group} group ({type(exc).__name__})") from None
 
 
-def apply_overrides(cfg: dict, overrides: Sequence[str]) -> tuple[dict, set[str]]:
+def apply_overrides(cfg: dict, overrides: Sequence[str], requeued: bool = False) -> tuple[dict, set[str]]:
     """Command-line overrides on a saved config, with Hydra's syntax (`key=v`, `+key=v`, `++key=v`,
     `~key`, `group=option` for trainer/logger/callbacks). Returns the config and the keys they set."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -152,6 +152,8 @@ def apply_overrides(cfg: dict, overrides: Sequence[str]) -> tuple[dict, set[str]
         value = o.value()
         if "." not in key and key in config_groups() and o.type != OverrideType.DEL:
             if key in GROUPS_THAT_CANNOT_BE_GIVEN:
+                if requeued:  # the same command again: what the preset set is in the saved config already
+                    continue
                 raise ConfigError(f"{key}={value} cannot be given when resuming: the run's saved config already "
                                   f"holds what it set; override single keys instead")
             cfg[key] = _group_node(key, str(value))
@@ -179,10 +181,12 @@ def check_mutable(changes: dict[str, list]) -> None:
                               f"another paths.output_dir, or resume without that override")
 
 
-def resume_config(run_dir: Path, requested: DictConfig, overrides: Sequence[str] | None) -> tuple[DictConfig, dict]:
+def resume_config(run_dir: Path, requested: DictConfig, overrides: Sequence[str] | None,
+                  requeued: bool = False) -> tuple[DictConfig, dict]:
     """The config to resume `run_dir` with, and the record of this session's changes.
 
-    `overrides` are the command line's (applied on the saved config). From Python (`overrides=None`) the
+    `overrides` are the command line's (applied on the saved config; a requeued SLURM job gives its first
+    command again, whose presets such as experiment= are skipped). From Python (`overrides=None`) the
     given config is the one wanted: its differences from the saved one are the changes.
     """
     from genlab.utils.trusted import check_targets
@@ -195,7 +199,7 @@ def resume_config(run_dir: Path, requested: DictConfig, overrides: Sequence[str]
         wanted = OmegaConf.to_container(requested, resolve=True)
         given = set(leaves(wanted))
     else:
-        wanted, given = apply_overrides(json.loads(json.dumps(saved)), overrides)
+        wanted, given = apply_overrides(json.loads(json.dumps(saved)), overrides, requeued)
     wanted["ckpt_path"] = requested.get("ckpt_path")
     wanted.setdefault("paths", {})["output_dir"] = str(run_dir)
     try:  # a group option composed afresh interpolates (${data.image_size}); compare resolved values
