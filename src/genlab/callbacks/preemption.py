@@ -4,10 +4,10 @@ SIGTERM (or SLURM's SIGUSR1): save, stop, and under SLURM (SLURM_JOB_ID set) req
 `scontrol requeue`; the requeued job resumes from `last.ckpt` (train.py reads SLURM_RESTART_COUNT). genlab
 turns Lightning's own SLURM requeue off (train.build), so a job is requeued once, here.
 
-SIGINT (Ctrl-C): say so on stderr, save, stop, never requeue; `interrupted` is then True and the entry
-point exits with status 130. A second Ctrl-C before the run has stopped stops it at once: the handler that
-was there before (Python's, raising KeyboardInterrupt) is put back and KeyboardInterrupt raised, which
-Lightning turns into its shutdown (exit status 1). A SIGINT ignored when training starts (a background job
+SIGINT (Ctrl-C): say so on stderr, save, stop, never requeue; `interrupted` is then True, `train()`
+raises KeyboardInterrupt and the command exits with status 130. A second Ctrl-C before the run has stopped
+stops it at once: the handler that was there before (Python's, raising KeyboardInterrupt) is put back and
+KeyboardInterrupt raised, which Lightning turns into its shutdown (the command exits 130 too). A SIGINT ignored when training starts (a background job
 of a script) stays ignored.
 """
 
