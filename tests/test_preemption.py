@@ -48,12 +48,18 @@ def test_sigterm_saves_and_exits_cleanly_then_resumes(tmp_path):
     assert torch.load(out / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == step + 3
 
 
-def test_slurm_sigusr1_requeues_once(tmp_path):
+def fake_scontrol(tmp_path):
+    """A `scontrol` on PATH that records its arguments: (its folder, its log)."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     log = tmp_path / "scontrol.log"
     (bin_dir / "scontrol").write_text(f"#!/bin/sh\necho \"$@\" >> {log}\n")
     (bin_dir / "scontrol").chmod(0o755)
+    return bin_dir, log
+
+
+def test_slurm_sigusr1_requeues_once(tmp_path):
+    bin_dir, log = fake_scontrol(tmp_path)
     out = tmp_path / "run"
     proc = start(out, {"SLURM_JOB_ID": "4242", "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"})
     wait_for_training(out, proc)
@@ -80,11 +86,7 @@ def test_slurm_sigusr1_requeues_once(tmp_path):
 def ctrl_c_run(tmp_path, times, extra=()):
     """Train to step 20 with Ctrl-C pressed `times` times as step 5 starts (crash_helper.InterruptAtStep, to
     the process group as a terminal sends it), under a fake SLURM job whose requeues are recorded."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    log = tmp_path / "scontrol.log"
-    (bin_dir / "scontrol").write_text(f"#!/bin/sh\necho \"$@\" >> {log}\n")
-    (bin_dir / "scontrol").chmod(0o755)
+    bin_dir, log = fake_scontrol(tmp_path)
     out = tmp_path / "run"
     env = {**os.environ, "WANDB_MODE": "offline", "PYTHONWARNINGS": "ignore", "SLURM_JOB_ID": "4242",
            "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
