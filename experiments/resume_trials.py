@@ -25,6 +25,8 @@ from pathlib import Path
 
 import torch
 
+from genlab.callbacks.resume import checkpoint_differences
+
 ROOT = Path(__file__).resolve().parents[1]
 STEPS, PER_EPOCH = 13, 4
 COMMON = ["data.source.num_train=64", "data.source.num_val=16", "data.batch_size=16", "callbacks.progress_bar=null",
@@ -50,26 +52,8 @@ def train(*args: str, env: dict) -> subprocess.CompletedProcess:
 
 def same(a: Path, b: Path) -> tuple[bool, str]:
     x, y = (torch.load(p / "checkpoints" / "last.ckpt", weights_only=True) for p in (a, b))
-    if (x["global_step"], x["epoch"]) != (y["global_step"], y["epoch"]):
-        return False, f"step/epoch {x['global_step']}/{x['epoch']} vs {y['global_step']}/{y['epoch']}"
-    for part in ("state_dict", "optimizer_states"):
-        flat_x = dict(flatten(x[part]))
-        flat_y = dict(flatten(y[part]))
-        differ = [k for k in flat_x if not torch.equal(flat_x[k], flat_y.get(k, torch.empty(0)))]
-        if differ or flat_x.keys() != flat_y.keys():
-            return False, f"{part} differs in {len(differ)} tensors, e.g. {differ[:1]}"
-    return True, ""
-
-
-def flatten(obj, prefix=""):
-    if isinstance(obj, torch.Tensor):
-        yield prefix, obj
-    elif isinstance(obj, dict):
-        for k, v in obj.items():
-            yield from flatten(v, f"{prefix}/{k}")
-    elif isinstance(obj, (list, tuple)):
-        for i, v in enumerate(obj):
-            yield from flatten(v, f"{prefix}/{i}")
+    different = checkpoint_differences(x, y)
+    return not different, f"{len(different)} differences, e.g. {different[:1]}"
 
 
 def main() -> None:

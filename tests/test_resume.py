@@ -22,6 +22,7 @@ import pytest
 import torch
 from conftest import ROOT, compose_tiny, run_cli
 
+from genlab.callbacks.resume import checkpoint_differences
 from genlab.train import train
 
 COMMON = ["data.source.num_train=64", "data.source.num_val=16", "data.source.num_heldout=16", "data.batch_size=16",
@@ -30,17 +31,6 @@ COMMON = ["data.source.num_train=64", "data.source.num_val=16", "data.source.num
 MODELS = {"gan": ["model=gan", "model.g_width=8", "model.d_width=8", "model.latent_dim=16", "model.n_dis=2"],
           "vae": ["model=vae", "model.width=8", "model.latent_dim=8"]}
 EVERY_STEP = ["callbacks.model_checkpoint.every_n_train_steps=1", "callbacks.model_checkpoint.save_top_k=-1"]
-
-
-def tensors(obj, prefix=""):
-    if isinstance(obj, torch.Tensor):
-        yield prefix, obj
-    elif isinstance(obj, dict):
-        for k, v in obj.items():
-            yield from tensors(v, f"{prefix}/{k}")
-    elif isinstance(obj, (list, tuple)):
-        for i, v in enumerate(obj):
-            yield from tensors(v, f"{prefix}/{i}")
 
 
 def run(out, *overrides):
@@ -69,11 +59,8 @@ def straight(tmp_path_factory):
 
 def assert_identical(a: dict, b: dict, label: str) -> None:
     assert a["global_step"] == b["global_step"] == 11 and a["epoch"] == b["epoch"]
-    for part in ("state_dict", "optimizer_states"):
-        ta, tb = dict(tensors(a[part])), dict(tensors(b[part]))
-        assert ta.keys() == tb.keys() and ta
-        different = [k for k in ta if not torch.equal(ta[k], tb[k])]
-        assert not different, f"{label}: {part} differs in {different[:5]}"
+    different = checkpoint_differences(a, b)
+    assert not different, f"{label}: differs in {different[:5]}"
 
 
 @pytest.mark.parametrize("case,step", [("mid_epoch", 6), ("epoch_end", 4)])

@@ -103,3 +103,27 @@ class ResumeState(Callback):
         self._pending = None
         seed = self.seed if self.seed is not None else int(os.environ.get("PL_GLOBAL_SEED", "0") or 0)
         seed_step(seed, trainer.global_step, trainer.global_rank)
+
+
+def checkpoint_differences(a: dict, b: dict) -> list[str]:
+    """What differs between two checkpoints' step, epoch, weights and optimizer states (empty: bit-identical).
+    The check behind genlab's exact-resume guarantee (tests/test_resume.py, experiments/resume_trials.py)."""
+
+    def flat(obj, prefix=""):
+        if isinstance(obj, torch.Tensor):
+            yield prefix, obj
+        elif isinstance(obj, dict):
+            for k, v in obj.items():
+                yield from flat(v, f"{prefix}/{k}")
+        elif isinstance(obj, (list, tuple)):
+            for i, v in enumerate(obj):
+                yield from flat(v, f"{prefix}/{i}")
+
+    found = [f"{key} {a.get(key)} vs {b.get(key)}" for key in ("global_step", "epoch") if a.get(key) != b.get(key)]
+    for part in ("state_dict", "optimizer_states"):
+        ta, tb = dict(flat(a.get(part))), dict(flat(b.get(part)))
+        if not ta or ta.keys() != tb.keys():
+            found.append(f"{part}: the tensors are not the same set")
+            continue
+        found += [f"{part}{k}" for k in ta if not torch.equal(ta[k], tb[k])]
+    return found

@@ -175,7 +175,7 @@ def apply_overrides(cfg: dict, overrides: Sequence[str], requeued: bool = False)
 
 def check_mutable(changes: dict[str, list]) -> None:
     for key, (old, new) in changes.items():
-        if not key.startswith(MUTABLE) and key != "logger":
+        if not key.startswith(MUTABLE):
             raise ConfigError(f"{key} cannot change when resuming (the run has {old!r}, this command gives "
                               f"{new!r}): the checkpoint and the data order depend on it; start a new run in "
                               f"another paths.output_dir, or resume without that override")
