@@ -126,6 +126,7 @@ def evaluate(cfg: DictConfig) -> dict:
     from genlab.metrics.conditional import generate_like
     from genlab.metrics.reference import reference_key
     from genlab.utils.config import make
+    from genlab.utils.generate_options import generate_options
 
     wanted = check(cfg)
     data_cfg = data_config(cfg)
@@ -138,6 +139,7 @@ def evaluate(cfg: DictConfig) -> dict:
     real_set = dm.datasets[cfg.split]
     n = min(cfg.num_samples, len(real_set))
     model = fake = None
+    options: dict = {}
     if cfg.images_dir is not None:
         fake = read_images(Path(cfg.images_dir), dm.image_size, dm.channels)
         if len(fake) < n:
@@ -150,15 +152,17 @@ def evaluate(cfg: DictConfig) -> dict:
         if n < cfg.num_samples:
             note_fewer(cfg.num_samples, f"the {cfg.split} split has {len(real_set)} images", n)
         model = genlab.load(cfg.ckpt_path, map_location=cfg.device)
+        options = generate_options(model, cfg.get("generate"))
     version = getattr(dm.source, "version", None)
     key = reference_key(data_cfg, version, cfg.split, cfg.feature_extractor, digest, n)
     folder, cache_status, values = cache_dir(cfg), None, {}
     if set(wanted) - {"cond_acc"}:
         if fake is None:
-            fake = generate_like(model, real_set, range(n), cfg.batch_size, base_seed=cfg.seed * 100_003)
+            fake = generate_like(model, real_set, range(n), cfg.batch_size, base_seed=cfg.seed * 100_003,
+                                 options=options)
         values, cache_status = distribution_metrics(cfg, wanted, net, real_set, fake, key, folder)
     if "cond_acc" in wanted:
-        values["cond_acc"] = cond_acc(cfg, model, dm, judge_name, n)
+        values["cond_acc"] = cond_acc(cfg, model, dm, judge_name, n, options)
     return {**values, "num_images": n, "num_samples_requested": cfg.num_samples, "extractor": cfg.feature_extractor, "extractor_weights_sha256": digest,
             "data": type(dm.source).__name__, "split": cfg.split, "data_generator_version": version,
             "image_size": dm.image_size, "source": str(cfg.ckpt_path or cfg.images_dir),
@@ -209,7 +213,7 @@ def distribution_metrics(cfg: DictConfig, wanted: list[str], net, real_set, fake
     return values, status
 
 
-def cond_acc(cfg: DictConfig, model, dm, judge_name: str | None, n: int) -> dict:
+def cond_acc(cfg: DictConfig, model, dm, judge_name: str | None, n: int, options: dict) -> dict:
     """Per attribute and joint, on the conditions of training examples and, where the data set holds some
     out, of the held-out shape x colour pairs."""
     from genlab.metrics.conditional import conditional_accuracy
@@ -220,7 +224,7 @@ def cond_acc(cfg: DictConfig, model, dm, judge_name: str | None, n: int) -> dict
                           "has none")
     judge = load_judge(judge_name, dm.image_size, dm.channels)
     return {split: conditional_accuracy(model, dm.datasets[split], judge, dm.attribute_names, n,
-                                        batch_size=cfg.batch_size, seed=cfg.seed)
+                                        batch_size=cfg.batch_size, seed=cfg.seed, options=options)
             for split in ("train", "heldout") if split in dm.datasets}
 
 

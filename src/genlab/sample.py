@@ -1,7 +1,8 @@
 """`python -m genlab.sample`: images from any genlab checkpoint, as a grid or single PNGs.
 
-Modes: `sample` (the model's `generate`), `interpolate` (rows of latent interpolations between pairs of
-samples), `traverse` (VAE family: one latent dimension varied at a time, one row each).
+Modes: `sample` (the model's `generate`, given the options `generate.*`), `interpolate` (rows of latent
+interpolations between pairs of samples), `traverse` (VAE family: one latent dimension varied at a time,
+one row each).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from genlab.errors import ConfigError, exit_on_error
+from genlab.utils.generate_options import generate_options
 
 
 def read_prompts(cfg: DictConfig, n: int) -> list[str] | None:
@@ -47,6 +49,15 @@ def conditions_for(model, prompts: list[str] | None, ckpt_path: str):
         raise ConfigError(f"{ckpt_path} holds a conditional {type(model).__name__}: give prompt=... or "
                           f"prompts_file=...")
     return model.condition_from_prompts(prompts) if prompts is not None else None
+
+
+def check_mode(model, mode: str, options: dict) -> None:
+    """Refuse a mode the model cannot do, and `generate.*` options outside mode=sample, before generating."""
+    if options and mode != "sample":
+        raise ConfigError(f"generate.{next(iter(options))}= applies to mode=sample only; drop it for mode={mode}")
+    if mode == "interpolate" and not (hasattr(model, "sample_latent") and hasattr(model, "decode_latent")):
+        raise ConfigError(f"mode=interpolate needs a model with a latent space (GAN, autoencoders, VAEs); "
+                          f"{type(model).__name__} has none: use mode=sample")
 
 
 def interpolate(model, n: int, steps: int, condition, seed: int) -> torch.Tensor:
@@ -93,9 +104,11 @@ def sample(cfg: DictConfig) -> Path:
     prompts = read_prompts(cfg, n)
     model = load(cfg.ckpt_path, map_location=cfg.device)
     condition = conditions_for(model, prompts, cfg.ckpt_path)
+    options = generate_options(model, cfg.generate)
+    check_mode(model, cfg.mode, options)
     with torch.no_grad():
         if cfg.mode == "sample":
-            images, nrow = model.generate(n, condition=condition, generator=cfg.seed), cfg.nrow
+            images, nrow = model.generate(n, condition=condition, generator=cfg.seed, **options), cfg.nrow
         elif cfg.mode == "interpolate":
             images, nrow = interpolate(model, n, cfg.steps, condition, cfg.seed), cfg.nrow or cfg.steps
         else:

@@ -14,20 +14,21 @@ from genlab.errors import ConfigError
 from genlab.metrics.judge_fid import quantize
 
 
-def generate_like(model, examples, indices, batch_size: int, base_seed: int) -> torch.Tensor:
+def generate_like(model, examples, indices, batch_size: int, base_seed: int, options: dict | None = None) -> torch.Tensor:
     """One uint8 sample per index, conditioned as `examples[index]` is (examples are read only for
-    conditional models), chunk k drawn with seed `base_seed + k`: the result depends on nothing else."""
+    conditional models), chunk k drawn with seed `base_seed + k`: the result depends on nothing else.
+    `options` go to `generate` (guidance_scale, top_k, truncation, ...)."""
     chunks, conditional = [], getattr(model, "conditions_on", None) is not None
     for k, start in enumerate(range(0, len(indices), batch_size)):
         part = indices[start:start + batch_size]
         cond = model.condition_from_batch(default_collate([examples[i] for i in part])) if conditional else None
         gen = torch.Generator().manual_seed(base_seed + k)
-        chunks.append(quantize(model.generate(len(part), condition=cond, generator=gen).cpu()))
+        chunks.append(quantize(model.generate(len(part), condition=cond, generator=gen, **(options or {})).cpu()))
     return torch.cat(chunks)
 
 
 def conditional_accuracy(model, dataset: Dataset, judge, attribute_names: list[str], num_samples: int,
-                         batch_size: int = 250, seed: int = 0) -> dict:
+                         batch_size: int = 250, seed: int = 0, options: dict | None = None) -> dict:
     """Fraction of samples whose judged attributes match their conditions, per attribute and jointly,
     over the first `num_samples` examples of `dataset`."""
     kind = getattr(model, "conditions_on", None)
@@ -36,7 +37,7 @@ def conditional_accuracy(model, dataset: Dataset, judge, attribute_names: list[s
                           f"label-conditioned model (such as model=cvae)")
     n = min(num_samples, len(dataset))
     items = [dataset[i] for i in range(n)]
-    images = generate_like(model, items, range(n), batch_size, base_seed=seed * 100_003)
+    images = generate_like(model, items, range(n), batch_size, base_seed=seed * 100_003, options=options)
     wanted = torch.stack([it["attrs"] for it in items])
     if kind == "label":
         attribute_names, wanted = attribute_names[:1], wanted[:, :1]

@@ -34,6 +34,9 @@ class VQVAE(Autoencoder):
         super().__init__(image_size, channels, code_dim, width, optimizer)
         self.save_hyperparameters()
         del self.hparams["latent_dim"]  # the parent's name for code_dim
+        # the tokenizer's shape for a model over its codes: indices are (B, *token_grid), in 0..codebook_size-1
+        self.token_grid: tuple[int, int] = (self._grid, self._grid)
+        self.codebook_size: int = int(codebook_size)
 
     def build(self) -> None:
         hp, s = self.hparams, self._settings  # build() runs inside the parent's __init__

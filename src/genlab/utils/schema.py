@@ -248,6 +248,7 @@ SAMPLE = {
     "span": Float(0.0, 100.0),
     "nrow": Int(1, 4096, null=True),
     "device": DEVICE,
+    "generate.truncation": MODEL["truncation"],  # other generate.* values are checked by the model's generate
 }
 
 # python -m genlab.eval (conf/eval.yaml)
