@@ -56,6 +56,9 @@ class GenerativeModel(LightningModule):
     # the hyperparameters holding the optimizer configs, in the order configure_optimizers returns them
     optimizer_settings: tuple[str, ...] = ()
     main_loss = "train/loss"  # the logged loss that training must lower (the test harness checks it)
+    # hyperparameters that `fit_to_data` sets from the data (a fitted tokenizer, a stage-1 model's record):
+    # a resumed run takes them from its checkpoint instead of fitting again
+    fitted_settings: tuple[str, ...] = ()
 
     def __init__(self, image_size: int, channels: int):
         super().__init__()
@@ -75,6 +78,11 @@ class GenerativeModel(LightningModule):
         check(dict(self.hparams), MODEL, prefix="model.")
 
     # ---- the shared interface --------------------------------------------------------------------
+    def fit_to_data(self, datamodule) -> None:
+        """Fit what depends on the data set before a fresh fit (a tokenizer on the training captions, a
+        stage-1 model checked against the data). Entry points call it; in a notebook call it before
+        `trainer.fit`. A model built from a checkpoint has these already and keeps them."""
+
     @property
     def conditional(self) -> bool:
         """Whether `generate` uses `condition`."""

@@ -1,0 +1,105 @@
+"""`Conditioned`: what a model conditioned on captions or labels shares (dalle, cgan, cvae).
+
+Hyperparameters it reads: `condition` ("caption" or "label"), `text_encoder` (a config node with a
+`_target_` in genlab.text; its `dim` also sizes the label embedding), `tokenizer` (the fitted tokenizer as
+plain data, None until `fit_to_data`), `num_classes`.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from genlab.errors import ConfigError
+from genlab.text.encoders import ConditionEncoder, Encoded, LabelEmbedder
+
+CONDITIONS = ("caption", "label")
+
+
+def check_condition_settings(condition: str, text_encoder: dict, num_classes: int) -> None:
+    from genlab.utils.trusted import check_targets
+
+    if condition not in CONDITIONS:
+        raise ConfigError(f"model.condition={condition!r} must be 'caption' or 'label'")
+    if not isinstance(text_encoder, dict) or "_target_" not in text_encoder:
+        raise ConfigError("model.text_encoder must be a mapping with a _target_ such as "
+                          "genlab.text.TransformerTextEncoder (choose one with model/text_encoder=NAME)")
+    check_targets({"text_encoder": text_encoder}, "model.text_encoder")
+    if condition == "label" and (not isinstance(num_classes, int) or num_classes < 1):
+        raise ConfigError("model.condition=label needs a data set with classes (data.num_classes > 0)")
+
+
+class Conditioned:
+    """Mixin placed before the family's base class: `class CGAN(Conditioned, GAN)`."""
+
+    fitted_settings = ("tokenizer",)
+    condition_encoder: ConditionEncoder | None
+
+    def build_condition_encoder(self) -> None:
+        """Build the encoder from the hyperparameters (None while a tokenizer still has to be fitted)."""
+        from hydra.utils import get_class
+
+        from genlab.utils.trusted import instantiate_trusted
+
+        hp = self.hparams
+        if hp.condition == "label":
+            self.condition_encoder = LabelEmbedder(hp.num_classes, hp.text_encoder.get("dim", 128))
+            return
+        cls = get_class(hp.text_encoder["_target_"])
+        if cls.needs_tokenizer and hp.tokenizer is None:
+            self.condition_encoder = None
+            return
+        self.condition_encoder = instantiate_trusted(hp.text_encoder, "model.text_encoder", fitted=hp.tokenizer)
+
+    @property
+    def condition_dim(self) -> int:
+        return int(self.hparams.text_encoder.get("dim", 128))
+
+    def fit_to_data(self, datamodule) -> None:
+        """Fit the tokenizer on the training captions (once; a loaded model keeps its own)."""
+        super().fit_to_data(datamodule)
+        if self.condition_encoder is not None:
+            return
+        from hydra.utils import get_class
+
+        settings = {k: v for k, v in self.hparams.text_encoder.items() if k != "_target_"}
+        self.hparams.tokenizer = get_class(self.hparams.text_encoder["_target_"]).fit_tokenizer(
+            datamodule.captions("train"), **settings)
+        self.build_condition_encoder()
+        self.condition_encoder.to(self.device)
+
+    @property
+    def conditions_on(self) -> str:
+        return self.hparams.condition
+
+    def fitted_encoder(self) -> ConditionEncoder:
+        if self.condition_encoder is None:
+            raise ConfigError(f"{type(self).__name__}'s tokenizer is not fitted: call model.fit_to_data(datamodule) "
+                              f"before training or generating (genlab.train does)")
+        return self.condition_encoder
+
+    def condition_from_batch(self, batch: dict):
+        return batch[self.hparams.condition]
+
+    def condition_from_prompts(self, prompts: list[str]):
+        return self.fitted_encoder().from_prompts(prompts)
+
+    def check_condition(self, condition, n: int) -> None:
+        """At generation: one condition per sample, each readable by the encoder."""
+        if condition is None:
+            raise ConfigError(f"this model is conditioned on {self.hparams.condition}s: pass condition= (a list "
+                              f"of {n} {self.hparams.condition}s), or prompt= to genlab.sample")
+        if len(condition) != n:
+            raise ConfigError(f"got {len(condition)} conditions for {n} samples; give one per sample")
+        self.fitted_encoder().check(condition)
+
+    def encode_condition(self, condition, drop_prob: float = 0.0) -> Encoded:
+        """The encoded condition; in training, each row is replaced by the null embedding with `drop_prob`
+        (caption dropout, which classifier-free guidance needs)."""
+        encoder = self.fitted_encoder()
+        drop = None
+        if self.training and drop_prob > 0:
+            drop = torch.rand(len(condition)) < drop_prob
+        return encoder(condition, drop)
+
+    def empty_condition(self, n: int):
+        return self.fitted_encoder().empty(n)
