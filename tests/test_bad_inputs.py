@@ -37,7 +37,7 @@ def ckpt(tmp_path_factory) -> Path:
     GlobalHydra.instance().clear()
     with initialize_config_module(config_module="genlab.conf", version_base="1.3"):
         cfg = compose("train", overrides=[*TINY, "model=cvae", "data=digits", "model.width=8", "model.latent_dim=8",
-                                          "model.condition_dim=8", "trainer.max_steps=1", "callbacks=minimal",
+                                          "model.text_encoder.dim=8", "trainer.max_steps=1", "callbacks=minimal",
                                           f"paths.output_dir={out}"])
     GlobalHydra.instance().clear()
     train(cfg)
@@ -349,7 +349,7 @@ def test_folder_unreadable_captions_file(tmp_path, kind):
 
 
 def train_args(tmp_path: Path, *args: str) -> list[str]:
-    return [*TINY, "model.width=8", "model.latent_dim=8", "model.condition_dim=8", "trainer.max_steps=1",
+    return [*TINY, "model.width=8", "model.latent_dim=8", "model.text_encoder.dim=8", "trainer.max_steps=1",
             "callbacks=minimal", "logger=none", f"paths.output_dir={tmp_path / 'run'}", *args]
 
 
@@ -375,12 +375,13 @@ def test_caption_model_on_a_data_set_without_captions(tmp_path, capsys, monkeypa
                                                      for i, c in enumerate(captions)))
     code, _, err = cli("genlab.train", *train_args(tmp_path, "model=cvae", "data=folder", f"data.root={root}"),
                        cwd=tmp_path, capsys=capsys, monkeypatch=monkeypatch)
-    assert_one_sentence(code, err, "has no captions", "model.condition=label")
+    assert_one_sentence(code, err, "every training caption is empty", "model.condition=label")
     assert not list((tmp_path / "run").rglob("*.ckpt"))
 
 
-def test_caption_vocabulary_covers_every_split(tmp_path):
-    """A word only in the val split's captions is known too (the grids and evaluation use val captions)."""
+def test_caption_tokenizer_is_fitted_on_the_training_captions(tmp_path):
+    """`fit_to_data` fits the tokenizer on the training captions (no setup() reading the trainer's data); a
+    prompt with a word only the val split has is refused, naming the word."""
     from genlab.data import GenDataModule
     from genlab.data.folder import Folder
     from genlab.models.cvae import CVAE
@@ -389,11 +390,17 @@ def test_caption_vocabulary_covers_every_split(tmp_path):
     (root / "captions.jsonl").write_text("".join(json.dumps({"file": f"{i}.png", "caption": f"a word{i}"}) + "\n"
                                                  for i in range(10)))
     dm = GenDataModule(Folder(str(root), image_size=8), image_size=8, channels=3, batch_size=2, val_fraction=0.3)
-    model = CVAE(image_size=8, channels=3, latent_dim=4, width=8, condition_dim=8)
-    model.trainer = type("T", (), {"datamodule": dm})()
-    model.setup("fit")
-    assert {f"word{i}" for i in range(10)} <= set(model.hparams.vocabulary)
-    assert model.generate(2, condition=dm.captions("val")[:2], generator=0).shape == (2, 3, 8, 8)
+    dm.setup()
+    model = CVAE(image_size=8, channels=3, latent_dim=4, width=8,
+                 text_encoder={"_target_": "genlab.text.TransformerTextEncoder", "dim": 8, "layers": 1, "heads": 2})
+    with pytest.raises(ConfigError, match="tokenizer is not fitted"):
+        model.generate(2, condition=["a word0", "a word1"], generator=0)
+    model.fit_to_data(dm)
+    train, val = dm.captions("train"), dm.captions("val")
+    assert set(model.hparams.tokenizer["vocabulary"]) == {"<pad>", "<unk>", "a", *(c.split()[1] for c in train)}
+    assert model.generate(2, condition=train[:2], generator=0).shape == (2, 3, 8, 8)
+    with pytest.raises(ConfigError, match=f"the word '{val[0].split()[1]}' is not in this model's vocabulary"):
+        model.generate(1, condition=val[:1], generator=0)
 
 
 # ---- the same, as real command lines ---------------------------------------------------------------------

@@ -114,7 +114,7 @@ def test_conditional_accuracy_of_a_caption_model(tmp_path, run_inproc):
     from conftest import TINY, TINY_MODEL
 
     out = tmp_path / "cvae"
-    sizes = [f"model.{k}={TINY_MODEL[k]}" for k in ("width", "latent_dim", "condition_dim")]
+    sizes = [f"model.{k}={TINY_MODEL[k]}" for k in ("width", "latent_dim")] + ["model.text_encoder.dim=16"]
     r = run_inproc("model=cvae", *TINY, *sizes, "data.source.num_train=64", "data.source.num_heldout=32",
                 "trainer.max_steps=3", f"paths.output_dir={out}")
     assert r.returncode == 0, r.stderr[-2000:]

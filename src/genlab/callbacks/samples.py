@@ -11,6 +11,8 @@ from pytorch_lightning.loggers import TensorBoardLogger, WandbLogger
 from pytorch_lightning.utilities import rank_zero_only
 from torchvision.utils import make_grid, save_image
 
+from genlab.utils.generate_options import generate_options
+
 
 def image_grid(images: torch.Tensor, nrow: int | None = None) -> torch.Tensor:
     """(N, C, H, W) in [-1, 1] -> one (3 or 1, H', W') grid in [0, 1]."""
@@ -33,24 +35,34 @@ def save_grid(images: torch.Tensor, path: str | Path, nrow: int | None = None) -
 class SampleGrid(Callback):
     """Generates the same `num_samples` images (fixed `seed`) at each validation and at the end of fit.
 
-    Conditional models are given the first captions of the validation split, so grids are comparable.
+    Conditional models are given the first captions (or labels) of the training split, so grids are
+    comparable and every word is one the model's tokenizer was fitted on; unconditional models' grids of
+    reconstructions show the first validation images.
+    `generate`: keyword options for the model's `generate` (e.g. {"truncation": 0.7}), checked at fit start.
     """
 
-    def __init__(self, dirpath: str, num_samples: int = 64, seed: int = 0):
+    def __init__(self, dirpath: str, num_samples: int = 64, seed: int = 0, generate: dict | None = None):
         self.dirpath, self.num_samples, self.seed = Path(dirpath), num_samples, seed
+        self.generate = generate
         self.last_path: Path | None = None
 
-    def _batch(self, trainer) -> dict | None:
+    def _options(self, pl_module) -> dict:
+        return generate_options(pl_module, self.generate, where="callbacks.samples.generate")
+
+    def on_fit_start(self, trainer, pl_module) -> None:
+        self._options(pl_module)  # an option the model's generate does not take: refused before the first step
+
+    def _batch(self, trainer, conditional: bool) -> dict | None:
         dm = trainer.datamodule
         if dm is None:
             return None
-        return dm.sample_batch("val" if "val" in dm.datasets else "train", self.num_samples)
+        return dm.sample_batch("val" if "val" in dm.datasets and not conditional else "train", self.num_samples)
 
     def _write(self, trainer, pl_module, name: str) -> None:
-        batch = self._batch(trainer)
+        batch = self._batch(trainer, pl_module.conditional)
         condition = pl_module.condition_from_batch(batch) if batch is not None else None
         n = self.num_samples if condition is None else len(condition)
-        images = pl_module.generate(n, condition=condition, generator=self.seed)
+        images = pl_module.generate(n, condition=condition, generator=self.seed, **self._options(pl_module))
         self.last_path = save_grid(images, self.dirpath / f"{name}.png")
         self._log(trainer, "samples", image_grid(images))
         if hasattr(pl_module, "reconstruct") and batch is not None:

@@ -7,9 +7,6 @@ generator (never of the discriminator), updated after every generator step, and 
 
 from __future__ import annotations
 
-import copy
-import math
-
 import torch
 import torch.nn.functional as F
 
@@ -17,25 +14,11 @@ from genlab.errors import ConfigError
 from genlab.models.base import GenerativeModel, as_generator, build_optimizer, check_optimizer
 from genlab.nets.dcgan import Discriminator, Generator
 from genlab.nets.diffaugment import check_policy, diff_augment
+from genlab.nets.ema import ema_copy, ema_update
+from genlab.utils.lr_schedule import schedulers_for, warmup_decay
 
 LOSSES = ("nonsaturating", "hinge", "wgan_gp")
 ADAM = {"_target_": "torch.optim.Adam", "lr": 2e-4, "betas": [0.5, 0.999]}
-
-
-def warmup_decay(warmup_steps: int, decay: str, total_steps: int | None):
-    """Learning-rate factor per step: linear warm-up, then constant, linear or cosine decay to zero."""
-    if decay not in ("none", "linear", "cosine"):
-        raise ConfigError(f"model.lr_decay={decay!r} is not known; use 'none', 'linear' or 'cosine'")
-
-    def factor(step: int) -> float:
-        if step < warmup_steps:
-            return (step + 1) / warmup_steps
-        if decay == "none" or not total_steps or total_steps <= warmup_steps:
-            return 1.0
-        t = min(1.0, (step - warmup_steps) / (total_steps - warmup_steps))
-        return 1.0 - t if decay == "linear" else 0.5 * (1.0 + math.cos(math.pi * t))
-
-    return factor
 
 
 class GAN(GenerativeModel):
@@ -82,9 +65,16 @@ class GAN(GenerativeModel):
         self.save_hyperparameters()
         self.automatic_optimization = False
 
-        self.generator = Generator(latent_dim, channels, image_size, g_width, g_norm)
-        self.discriminator = Discriminator(channels, image_size, d_width, d_norm, spectral_norm, minibatch_std)
-        self.generator_ema = copy.deepcopy(self.generator).requires_grad_(False).eval()
+        self.build_networks()
+        self.generator_ema = ema_copy(self.generator)
+
+    def build_networks(self) -> None:
+        """Set `self.generator` and `self.discriminator` from the hyperparameters (a conditional GAN
+        builds conditional ones)."""
+        hp = self.hparams
+        self.generator = Generator(hp.latent_dim, hp.channels, hp.image_size, hp.g_width, hp.g_norm)
+        self.discriminator = Discriminator(hp.channels, hp.image_size, hp.d_width, hp.d_norm, hp.spectral_norm,
+                                           hp.minibatch_std)
 
     # ---- sampling ----------------------------------------------------------------------------------
     def sample_z(self, n: int, generator=None, truncation: float | None = None) -> torch.Tensor:
@@ -117,22 +107,37 @@ class GAN(GenerativeModel):
         self.check_num_samples(n)
         return self.decode_latent(self.sample_z(n, as_generator(generator), truncation or self.hparams.truncation))
 
-    # ---- losses ------------------------------------------------------------------------------------
+    # ---- the networks as the losses call them (a conditional GAN passes its condition through `cond`) ----
     def _d_input(self, x: torch.Tensor) -> torch.Tensor:
         return diff_augment(x, self.hparams.diffaugment) if self.hparams.diffaugment else x
 
-    def discriminator_loss(self, real: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor, dict]:
+    def training_condition(self, batch: dict):
+        """What both networks are conditioned on for one discriminator update (None: unconditional)."""
+
+    def fake_images(self, n: int, cond=None) -> torch.Tensor:
+        return self.generator(self.sample_z(n))
+
+    def critic(self, x: torch.Tensor, cond=None) -> torch.Tensor:
+        """The discriminator's logits (B,) for images, through DiffAugment when it is on."""
+        return self.discriminator(self._d_input(x))
+
+    def discriminator_parameters(self) -> list:
+        """What the discriminator's optimizer updates."""
+        return list(self.discriminator.parameters())
+
+    # ---- losses ------------------------------------------------------------------------------------
+    def discriminator_loss(self, real: torch.Tensor, fake: torch.Tensor, cond=None) -> tuple[torch.Tensor, dict]:
         loss_kind = self.hparams.loss
         r1 = self.hparams.r1_gamma > 0
         real = real.detach().requires_grad_(r1)
-        d_real = self.discriminator(self._d_input(real))
-        d_fake = self.discriminator(self._d_input(fake))
+        d_real = self.critic(real, cond)
+        d_fake = self.critic(fake, cond)
         if loss_kind == "nonsaturating":
             loss = F.softplus(-d_real).mean() + F.softplus(d_fake).mean()
         elif loss_kind == "hinge":
             loss = F.relu(1 - d_real).mean() + F.relu(1 + d_fake).mean()
         else:
-            loss = d_fake.mean() - d_real.mean() + self.hparams.gp_weight * self.gradient_penalty(real, fake)
+            loss = d_fake.mean() - d_real.mean() + self.hparams.gp_weight * self.gradient_penalty(real, fake, cond)
         logs = {"d_real": d_real.mean().detach(), "d_fake": d_fake.mean().detach()}
         if r1:
             (grad,) = torch.autograd.grad(d_real.sum(), real, create_graph=True)
@@ -141,14 +146,14 @@ class GAN(GenerativeModel):
             logs["r1"] = penalty.detach()
         return loss, logs
 
-    def gradient_penalty(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    def gradient_penalty(self, real: torch.Tensor, fake: torch.Tensor, cond=None) -> torch.Tensor:
         alpha = torch.rand(real.shape[0], 1, 1, 1, device=real.device)
         mixed = (alpha * real.detach() + (1 - alpha) * fake.detach()).requires_grad_(True)
-        (grad,) = torch.autograd.grad(self.discriminator(self._d_input(mixed)).sum(), mixed, create_graph=True)
+        (grad,) = torch.autograd.grad(self.critic(mixed, cond).sum(), mixed, create_graph=True)
         return (grad.flatten(1).norm(dim=1) - 1).pow(2).mean()
 
-    def generator_loss(self, fake: torch.Tensor) -> torch.Tensor:
-        d_fake = self.discriminator(self._d_input(fake))
+    def generator_loss(self, fake: torch.Tensor, cond=None) -> torch.Tensor:
+        d_fake = self.critic(fake, cond)
         if self.hparams.loss == "nonsaturating":
             return F.softplus(-d_fake).mean()
         return -d_fake.mean()
@@ -161,15 +166,16 @@ class GAN(GenerativeModel):
 
         for i in range(self.hparams.n_dis):
             last = i == self.hparams.n_dis - 1
+            cond = self.training_condition(batch)
             with torch.set_grad_enabled(last):  # the last batch of fakes also serves the generator update
-                fake = self.generator(self.sample_z(n))
-            d_loss, d_logs = self.discriminator_loss(real, fake.detach())
+                fake = self.fake_images(n, cond)
+            d_loss, d_logs = self.discriminator_loss(real, fake.detach(), cond)
             opt_d.zero_grad(set_to_none=True)
             self.manual_backward(d_loss)
             self.step_uncounted(opt_d)
 
         self.discriminator.requires_grad_(False)  # no D gradients are needed for the generator update
-        g_loss = self.generator_loss(fake)
+        g_loss = self.generator_loss(fake, cond)
         opt_g.zero_grad(set_to_none=True)
         self.manual_backward(g_loss)
         opt_g.step()  # the one counted optimizer step of this batch
@@ -184,15 +190,9 @@ class GAN(GenerativeModel):
         self.log("loss_d", d_loss.detach(), prog_bar=True, logger=False, batch_size=n)
         self.log("loss_g", g_loss.detach(), prog_bar=True, logger=False, batch_size=n)
 
-    @torch.no_grad()
     def update_ema(self) -> None:
-        step = self.global_step - self.hparams.ema_start
-        # warm-up (as in TensorFlow's ExponentialMovingAverage): early averages must not keep the random init
-        decay = min(self.hparams.ema_decay, (1 + step) / (10 + step)) if step > 0 else 0.0
-        for ema_p, p in zip(self.generator_ema.parameters(), self.generator.parameters()):
-            ema_p.lerp_(p.detach(), 1.0 - decay)
-        for ema_b, b in zip(self.generator_ema.buffers(), self.generator.buffers()):
-            ema_b.copy_(b)
+        ema_update(self.generator_ema, self.generator, self.global_step - self.hparams.ema_start,
+                   self.hparams.ema_decay)
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
         real = batch["image"]
@@ -203,10 +203,6 @@ class GAN(GenerativeModel):
     def configure_optimizers(self):
         hp = self.hparams
         opt_g = build_optimizer(hp.optim_g, self.generator.parameters())
-        opt_d = build_optimizer(hp.optim_d, self.discriminator.parameters())
-        if hp.warmup_steps == 0 and hp.lr_decay == "none":
-            return [opt_g, opt_d]
-        total = self.trainer.max_steps if self.trainer.max_steps and self.trainer.max_steps > 0 else None
-        factor = warmup_decay(hp.warmup_steps, hp.lr_decay, total)
-        schedulers = [torch.optim.lr_scheduler.LambdaLR(o, factor) for o in (opt_g, opt_d)]
-        return [opt_g, opt_d], schedulers
+        opt_d = build_optimizer(hp.optim_d, self.discriminator_parameters())
+        schedulers = schedulers_for(self, [opt_g, opt_d], hp.warmup_steps, hp.lr_decay)
+        return ([opt_g, opt_d], schedulers) if schedulers else [opt_g, opt_d]
