@@ -45,8 +45,9 @@ def resolve_ckpt_path(ckpt_path: str | None, output_dir: Path, rank_zero: bool =
     if ckpt_path is None and last.exists() and int(os.environ.get("SLURM_RESTART_COUNT", "0") or 0) > 0:
         return str(last)  # a SLURM job requeued after preemption continues its run
     if ckpt_path is None:
-        if last.exists() and rank_zero:
-            raise ConfigError(f"{output_dir} already holds a run (checkpoints/last.ckpt); resume it with "
+        held = next((p for p in (last, output_dir / "stage1" / "checkpoints" / "last.ckpt") if p.exists()), None)
+        if held is not None and rank_zero:
+            raise ConfigError(f"{output_dir} already holds a run ({held.relative_to(output_dir)}); resume it with "
                               f"ckpt_path=last paths.output_dir={output_dir}, or choose another paths.output_dir")
         return None
     if not isinstance(ckpt_path, str):
@@ -137,12 +138,18 @@ def train(cfg: DictConfig, overrides: Sequence[str] | None = None) -> float | No
     from genlab.load import read_checkpoint
     from genlab.utils.resume_config import resume_config
     from genlab.utils.schema import TRAIN, check
+    from genlab.utils.two_stage import is_two_stage, run_stage1, stage2_not_started
 
     quiet_known_noise()
     out = check_output_dir(cfg.paths.get("output_dir"))
     rank_zero = is_rank_zero_process()
-    ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), out, rank_zero)
-    ckpt, changes = None, None
+    ckpt, changes, ckpt_path = None, None, None
+    stage1_resumed = stage2_not_started(cfg, out)
+    if stage1_resumed:  # a two-stage run whose stage 2 has no checkpoint yet
+        cfg, changes = resume_config(out, cfg, overrides)
+        cfg.ckpt_path = None
+    else:
+        ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), out, rank_zero)
     if ckpt_path is not None:
         stamp = file_stamp(ckpt_path)
         ckpt = read_checkpoint(ckpt_path)  # weights_only; one sentence for a truncated, foreign or unsafe file
@@ -154,13 +161,25 @@ def train(cfg: DictConfig, overrides: Sequence[str] | None = None) -> float | No
     def unchanged_since_checked() -> None:
         """The checks above ran before the lock: another run may have trained here meanwhile."""
         if ckpt_path is None:
-            resolve_ckpt_path(None, out, rank_zero)
+            if not stage1_resumed:
+                resolve_ckpt_path(None, out, rank_zero)
         elif file_stamp(ckpt_path) != stamp:
             raise ConfigError(f"{ckpt_path} changed while this command was starting (another run wrote it); "
                               f"run the command again")
 
     with run_directory(out, rank_zero, unchanged_since_checked) as log:
+        if is_two_stage(cfg):
+            if changes is None and rank_zero:  # the run's own record comes first: a resume needs it
+                record_start(cfg, out, ckpt_path)
+            cfg = run_stage1(cfg, out, train, log)
         return fit(cfg, out, ckpt_path, ckpt, changes, overrides, rank_zero, log)
+
+
+def record_start(cfg: DictConfig, out: Path, ckpt_path: str | None) -> None:
+    from genlab.utils.run_info import write_run_info
+
+    (out / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    write_run_info(out / "run.json", {"seed": cfg.seed, "resumed_from": ckpt_path})
 
 
 def file_stamp(path) -> tuple[int, int]:
@@ -229,25 +248,28 @@ def fit(cfg: DictConfig, out: Path, ckpt_path: str | None, ckpt: dict | None, ch
     from pytorch_lightning import seed_everything
 
     from genlab.utils.loggers import finish_wandb
-    from genlab.utils.run_info import append_resume, write_run_info
+    from genlab.utils.run_info import append_resume
 
     seed_everything(cfg.seed, workers=True, verbose=False)
     torch.set_float32_matmul_precision("high")
+    if ckpt is not None:
+        use_fitted_settings(cfg, ckpt)
     datamodule, model, trainer = build(cfg)
     if ckpt is not None:
         check_checkpoint_fits(ckpt, model, ckpt_path)
+    model.fit_to_data(datamodule)  # a tokenizer, a stage-1 model: kept as they are when resuming
 
     if rank_zero:
+        step = int(ckpt["global_step"]) if ckpt is not None else 0
         if changes is None:
-            (out / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
-            write_run_info(out / "run.json", {"seed": cfg.seed, "resumed_from": ckpt_path})
+            record_start(cfg, out, ckpt_path)
         else:
-            append_resume(out / "resumes.jsonl", {"resumed_from": ckpt_path, "step": int(ckpt["global_step"]),
+            append_resume(out / "resumes.jsonl", {"resumed_from": ckpt_path, "step": step,
                                                   "overrides": None if overrides is None else list(overrides),
                                                   "changes": changes})
         log.info("run directory %s", out.resolve())
         for key, (old, new) in (changes or {}).items():
-            log.info("resume: %s changes from %r to %r at step %s", key, old, new, ckpt["global_step"])
+            log.info("resume: %s changes from %r to %r at step %s", key, old, new, step)
         print(f"genlab: {'resuming' if ckpt_path else 'training'} in {out.resolve()}", flush=True)
 
     def interrupted() -> bool:  # Ctrl-C (genlab.callbacks.Preemption): last.ckpt saved, fit stopped
@@ -272,6 +294,17 @@ def fit(cfg: DictConfig, out: Path, ckpt_path: str | None, ckpt: dict | None, ch
                               f"{sorted(trainer.callback_metrics)}")
         return float(trainer.callback_metrics[metric])
     return None
+
+
+def use_fitted_settings(cfg: DictConfig, ckpt: dict) -> None:
+    """Settings a model fitted to the data (a tokenizer, the record of its stage-1 model) come from the
+    checkpoint being resumed, not from fitting again."""
+    from hydra.utils import get_class
+
+    saved = ckpt.get("hyper_parameters", {})
+    for key in getattr(get_class(cfg.model._target_), "fitted_settings", ()):
+        if saved.get(key) is not None and key in cfg.model:
+            cfg.model[key] = saved[key]
 
 
 def report(trainer, log) -> None:

@@ -1,0 +1,116 @@
+"""Text to image on `shapes`, measured: the one command a user types (`experiment=dalle_shapes`, both
+stages), its wall time, then the shipped judge on its last checkpoint.
+
+    python experiments/dalle_shapes.py [--out runs/dalle_shapes] [--extra model/text_encoder=minilm ...]
+        [--scales 1 2 3 5] [--num-samples 1000] [--skip-train] [--compare cgan cvae]
+
+Prints: training wall time (goal: both stages within 30 minutes on the 2-core CPU machine); per guidance
+scale, judge FID against the validation images (goal at most 25; real against real is 5.4) and
+conditional accuracy per attribute and joint on training-split captions (goal at least 95 %) and on the
+held-out shape x colour pairs (goal at least 70 %); sampling with and without the key/value cache (same
+tokens for the same seed, and the speed ratio at 64 image tokens; goal at least 5x); and writes a grid
+for held-out prompts (RUN/heldout_grid.png), one prompt per row.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HELDOUT_PROMPTS = ["a large green circle in the center", "a small red square at the top left",
+                   "a large blue triangle at the bottom right", "a small green circle at the bottom left",
+                   "a large red square at the top right", "a small blue triangle in the center"]
+
+
+def run(cmd: list[str]) -> float:
+    start = time.time()
+    result = subprocess.run([sys.executable, "-m", *cmd], capture_output=True, text=True)
+    if result.returncode != 0:
+        sys.exit(f"{' '.join(cmd)} failed:\n{result.stderr[-3000:]}")
+    return time.time() - start
+
+
+def evaluate(ckpt: Path, out: Path, scale: float, num_samples: int) -> dict:
+    metrics = out / f"metrics_scale{scale:g}.json"
+    if not metrics.exists():
+        run(["genlab.eval", f"ckpt_path={ckpt}", "metrics=[fid,cond_acc]", "split=val", f"num_samples={num_samples}",
+             f"generate.guidance_scale={scale}", f"out={metrics}"])
+    return json.loads(metrics.read_text())
+
+
+def cache_check(ckpt: Path, n: int = 16) -> dict:
+    import torch
+
+    import genlab
+
+    torch.set_num_threads(2)
+    model = genlab.load(ckpt)
+    prompts = (HELDOUT_PROMPTS * n)[:n]
+    timings, tokens = {}, {}
+    for use_cache in (True, False):
+        start = time.time()
+        tokens[use_cache] = model.generate(n, prompts, generator=0, use_cache=use_cache)
+        timings[use_cache] = time.time() - start
+    return {"same_images": bool(torch.equal(tokens[True], tokens[False])), "cached_s": timings[True],
+            "uncached_s": timings[False], "ratio": timings[False] / timings[True],
+            "image_tokens": model.prior.num_tokens}
+
+
+def print_table(name: str, m: dict) -> None:
+    for split, acc in m["cond_acc"].items():
+        print(f"  {name:12} {split:8} " + "  ".join(f"{k} {v:.3f}" for k, v in acc.items() if k != "num_images"))
+
+
+def compare(model: str, wall_s: float, out: Path, num_samples: int) -> None:
+    run_dir = out.parent / f"{out.name}_{model}"
+    ckpt = run_dir / "checkpoints" / "last.ckpt"
+    if not ckpt.exists():
+        minutes = int(wall_s // 60)
+        run(["genlab.train", f"model={model}", "data=shapes", f"paths.output_dir={run_dir}", "trainer.max_steps=1000000",
+             f"+trainer.max_time=00:00:{minutes:02d}:{int(wall_s - 60 * minutes):02d}", "callbacks.progress_bar=null"])
+    m = evaluate(ckpt, run_dir, 1, num_samples)
+    step = __import__("torch").load(ckpt, weights_only=True)["global_step"]
+    print(f"{model} ({step} steps in {wall_s / 60:.1f} min): judge FID {m['fid']:.1f}")
+    print_table(model, m)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--out", default="runs/dalle_shapes")
+    parser.add_argument("--extra", nargs="*", default=[], help="more overrides for genlab.train")
+    parser.add_argument("--scales", nargs="*", type=float, default=[1, 2, 3, 5])
+    parser.add_argument("--num-samples", type=int, default=1000)
+    parser.add_argument("--skip-train", action="store_true")
+    parser.add_argument("--compare", nargs="*", default=[], help="models trained for the same wall time")
+    args = parser.parse_args()
+    out = Path(args.out)
+    ckpt = out / "checkpoints" / "last.ckpt"
+    wall_file = out / "wall_seconds.json"
+    if not args.skip_train:
+        wall = run(["genlab.train", "experiment=dalle_shapes", f"paths.output_dir={out}",
+                    "callbacks.progress_bar=null", *args.extra])
+        wall_file.write_text(json.dumps({"wall_s": wall}))
+    wall = json.loads(wall_file.read_text())["wall_s"] if wall_file.exists() else float("nan")
+    print(f"training, both stages: {wall / 60:.1f} min (goal <= 30)")
+    for scale in args.scales:
+        m = evaluate(ckpt, out, scale, args.num_samples)
+        print(f"guidance {scale:g}: judge FID {m['fid']:.1f} (goal <= 25)")
+        print_table("dalle", m)
+    c = cache_check(ckpt)
+    print(f"KV cache: same images {c['same_images']}, {c['cached_s']:.2f} s vs {c['uncached_s']:.2f} s without, "
+          f"ratio {c['ratio']:.1f}x at {c['image_tokens']} image tokens (goal >= 5x)")
+    prompts = out / "heldout_prompts.txt"
+    prompts.write_text("\n".join(p for p in HELDOUT_PROMPTS for _ in range(8)) + "\n")
+    run(["genlab.sample", f"ckpt_path={ckpt}", f"prompts_file={prompts}", f"num_samples={8 * len(HELDOUT_PROMPTS)}",
+         "nrow=8", "generate.guidance_scale=3", f"out={out / 'heldout_grid.png'}"])
+    print(f"held-out grid: {out / 'heldout_grid.png'} (one prompt per row: {HELDOUT_PROMPTS})")
+    for model in args.compare:
+        compare(model, wall, out, args.num_samples)
+
+
+if __name__ == "__main__":
+    main()

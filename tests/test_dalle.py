@@ -1,0 +1,149 @@
+"""`model=dalle`: two stages in one command and one run directory, resumable at either stage; a stage-2
+checkpoint complete on its own; prompts, guidance and sampling options through genlab.sample; every bad
+input one sentence with exit code 2 and nothing half-written."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from conftest import TINY, TINY_SHAPES, assert_one_sentence, cli
+
+import genlab
+from genlab.models.dalle import DALLE
+from genlab.models.vqvae import VQVAE
+from genlab.utils.config import compose_train, make
+
+TINY_DALLE = ["model.dim=32", "model.layers=1", "model.text_encoder.dim=16", "model.text_encoder.layers=1",
+              "model.warmup_steps=0", "stage1.model.width=8", "stage1.model.code_dim=8",
+              "stage1.model.codebook_size=16", "callbacks.samples.num_samples=4", *TINY, *TINY_SHAPES]
+PROMPT = "a large blue triangle at the bottom right"
+
+
+def tiny_dalle(stage1_dir, caption_dropout=0.1) -> DALLE:
+    cfg = compose_train("model=dalle", "data=shapes", *TINY_SHAPES[:2])
+    dm = make(cfg.data)
+    torch.manual_seed(0)
+    genlab.export(VQVAE(32, 3, codebook_size=16, code_dim=8, width=8), stage1_dir)
+    model = DALLE(tokenizer_ckpt=str(stage1_dir), dim=32, layers=1, caption_dropout=caption_dropout,
+                  text_encoder={"_target_": "genlab.text.TransformerTextEncoder", "dim": 16, "layers": 1,
+                                "max_length": 12})
+    model.fit_to_data(dm)
+    return model.eval()
+
+
+@pytest.fixture(scope="module")
+def dalle_export(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("dalle")
+    return genlab.export(tiny_dalle(folder / "stage1"), folder / "export")
+
+
+def test_two_stages_in_one_command_then_resume_either_stage(tmp_path, capsys, monkeypatch):
+    run = tmp_path / "run"
+    args = ["experiment=dalle_shapes", f"paths.output_dir={run}", *TINY_DALLE]
+    # stopped after stage 1 (as if preempted between the stages): stage 1 is finished, stage 2 not started
+    code, out, err = cli("genlab.train", *args, "stage1.max_steps=3", "trainer.max_steps=0", cwd=tmp_path,
+                         capsys=capsys, monkeypatch=monkeypatch)
+    assert code == 2 and "trainer.max_steps=0" in err  # refused before anything ran
+    code, out, err = cli("genlab.train", *args, "stage1.max_steps=3", "trainer.max_steps=4", cwd=tmp_path,
+                         capsys=capsys, monkeypatch=monkeypatch)
+    assert code == 0, err
+    assert (run / "stage1" / "checkpoints" / "last.ckpt").is_file() and (run / "checkpoints" / "last.ckpt").is_file()
+    assert (run / "stage1" / "config.yaml").is_file() and (run / "config.yaml").is_file()
+    assert (run / "samples" / "final.png").is_file()
+    s1 = torch.load(run / "stage1" / "checkpoints" / "last.ckpt", weights_only=True)
+    s2 = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
+    assert s1["global_step"] == 3 and s2["global_step"] == 4
+    assert s2["hyper_parameters"]["stage1"]["class"] == "genlab.models.vqvae.VQVAE"
+    # the same command again is refused; resuming extends stage 2 and leaves the finished stage 1 alone
+    code, _, err = cli("genlab.train", *args, "stage1.max_steps=3", "trainer.max_steps=4", cwd=tmp_path,
+                       capsys=capsys, monkeypatch=monkeypatch)
+    assert_one_sentence(code, err, "already holds a run")
+    code, _out, err = cli("genlab.train", "ckpt_path=last", f"paths.output_dir={run}", "trainer.max_steps=6",
+                         cwd=tmp_path, capsys=capsys, monkeypatch=monkeypatch)
+    assert code == 0, err
+    assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 6
+    assert torch.load(run / "stage1" / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 3
+    # a longer stage 1 cannot change the stage 2 it already fed: refused (before stage 2, it may grow)
+    code, _, err = cli("genlab.train", "ckpt_path=last", f"paths.output_dir={run}", "stage1.max_steps=5",
+                       cwd=tmp_path, capsys=capsys, monkeypatch=monkeypatch)
+    assert_one_sentence(code, err, "stage 2 has started from stage 1's checkpoint at step 3")
+    assert torch.load(run / "stage1" / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 3
+
+
+def test_a_run_stopped_in_stage_1_resumes_stage_1_then_trains_stage_2(tmp_path, capsys, monkeypatch):
+    run = tmp_path / "run"
+    args = ["experiment=dalle_shapes", f"paths.output_dir={run}", *TINY_DALLE, "trainer.max_steps=2"]
+    # stage 1 stops at step 2 of 4 (max_steps lowered, as a preemption leaves it), before stage 2
+    code, out, err = cli("genlab.train", *args, "stage1.max_steps=2", cwd=tmp_path, capsys=capsys,
+                         monkeypatch=monkeypatch)
+    assert code == 0, err
+    (run / "checkpoints" / "last.ckpt").unlink()  # as if stage 2 never started
+    code, out, err = cli("genlab.train", "ckpt_path=last", f"paths.output_dir={run}", "stage1.max_steps=4",
+                         cwd=tmp_path, capsys=capsys, monkeypatch=monkeypatch)
+    assert code == 0, err
+    assert "stage 1 (VQVAE)" in out and "stage 2 (DALLE)" in out
+    assert torch.load(run / "stage1" / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 4
+    assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 2
+    assert '"stage1.max_steps": [2, 4]' in (run / "resumes.jsonl").read_text()
+
+
+def test_stage_2_checkpoint_loads_alone_and_samples_from_a_prompt(dalle_export, tmp_path, capsys, monkeypatch):
+    import shutil
+
+    shutil.rmtree(dalle_export.parent / "stage1")
+    model = genlab.load(dalle_export)
+    a = model.generate(3, [PROMPT] * 3, generator=1)
+    assert a.shape == (3, 3, 32, 32) and a.min() >= -1 and a.max() <= 1
+    assert torch.equal(a, model.generate(3, [PROMPT] * 3, generator=1, use_cache=False))
+    # guidance at scale 1 is the conditional model itself
+    assert torch.equal(a, model.generate(3, [PROMPT] * 3, generator=1, guidance_scale=1))
+    assert not torch.equal(a, model.generate(3, [PROMPT] * 3, generator=1, guidance_scale=3))
+    code, _out, err = cli("genlab.sample", f"ckpt_path={dalle_export}", f'prompt="{PROMPT}"', "num_samples=4",
+                         "generate.guidance_scale=3", "generate.top_k=8", "generate.top_p=0.9",
+                         f"out={tmp_path / 'x.png'}", cwd=tmp_path, capsys=capsys, monkeypatch=monkeypatch)
+    assert code == 0, err
+    assert (tmp_path / "x.png").is_file()
+
+
+@pytest.mark.parametrize(("args", "expected"), [
+    (['prompt="a large purple hexagon"'], "'purple', 'hexagon' are not in this model's vocabulary"),
+    (['prompt="a large blue triangle at the bottom right at the top left in the center"'],
+     "longer than this model's text length of 12: it would be cut to"),
+    (["prompt=x", "generate.top_k=0"], "generate.top_k=0 must be an integer from 1 to 16"),
+    (["prompt=x", "generate.top_p=2"], "generate.top_p=2 must be in (0, 1]"),
+    (["generate.guidance_scale=3"], "give prompt=... or prompts_file=..."),
+])
+def test_bad_prompts_and_options_are_one_sentence(dalle_export, tmp_path, capsys, monkeypatch, args, expected):
+    if "prompt=x" in args:
+        args = [f'prompt="{PROMPT}"', *args[1:]]
+    code, _out, err = cli("genlab.sample", f"ckpt_path={dalle_export}", "num_samples=2", *args,
+                         f"out={tmp_path / 'x.png'}", cwd=tmp_path, capsys=capsys, monkeypatch=monkeypatch)
+    assert_one_sentence(code, err, expected)
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_guidance_needs_caption_dropout(tmp_path, capsys, monkeypatch):
+    export = genlab.export(tiny_dalle(tmp_path / "stage1", caption_dropout=0.0), tmp_path / "export")
+    code, _out, err = cli("genlab.sample", f"ckpt_path={export}", f'prompt="{PROMPT}"', "num_samples=2",
+                         "generate.guidance_scale=3", f"out={tmp_path / 'x.png'}", cwd=tmp_path, capsys=capsys,
+                         monkeypatch=monkeypatch)
+    assert_one_sentence(code, err, "generate.guidance_scale=3 needs a model trained with caption dropout")
+
+
+def test_bad_stage_1_is_one_sentence_and_leaves_nothing(tmp_path, capsys, monkeypatch):
+    from genlab.models.gan import GAN
+
+    gan = genlab.export(GAN(image_size=32, channels=3, latent_dim=8, g_width=8, d_width=8), tmp_path / "gan")
+    small = genlab.export(VQVAE(16, 3, codebook_size=16, code_dim=8, width=8), tmp_path / "vq16")
+    cases = [([], "model=dalle needs a trained VQ-VAE as its image tokenizer"),
+             ([f"model.tokenizer_ckpt={tmp_path / 'missing.ckpt'}"], "does not exist"),
+             ([f"model.tokenizer_ckpt={gan}"], "holds a GAN, not a VQ-VAE"),
+             ([f"model.tokenizer_ckpt={small}"], ("is a VQ-VAE for 16x16 images with 3 channel(s), but the data "
+                                                "is 32x32"))]
+    for extra, expected in cases:
+        run = tmp_path / "run"
+        code, _out, err = cli("genlab.train", "model=dalle", f"paths.output_dir={run}", *TINY, *TINY_SHAPES,
+                             "model.dim=32", "model.layers=1", *extra, cwd=tmp_path, capsys=capsys,
+                             monkeypatch=monkeypatch)
+        assert_one_sentence(code, err, expected)
+        assert not run.exists(), (expected, list(run.iterdir()))
