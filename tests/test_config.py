@@ -28,6 +28,8 @@ def test_every_group_has_options():
 @pytest.mark.parametrize("name", options("model"))
 def test_model_options(make_cfg, name):
     cfg = make_cfg([f"model={name}"])
+    if "tokenizer_ckpt" in cfg.model:  # a two-stage model is built before its stage-1 file is read
+        cfg = make_cfg([f"model={name}", "model.tokenizer_ckpt=stage1.ckpt"])
     model = make(cfg.model)
     assert isinstance(model, GenerativeModel)
     assert model.image_size == cfg.data.image_size and model.channels == cfg.data.channels
@@ -86,6 +88,11 @@ def test_callback_options(make_cfg, name):
 @pytest.mark.parametrize("name", options("experiment"))
 def test_experiment_options(make_cfg, name):
     cfg = make_cfg([f"experiment={name}"])
+    if cfg.get("stage1") is not None:  # two stages: stage 1 fits the data, and stage 2 reads its checkpoint
+        stage1, dm = make(cfg.stage1.model), make(cfg.data)
+        assert stage1.channels == dm.channels and stage1.image_size == dm.image_size
+        assert cfg.stage1.max_steps > 0 and cfg.model.tokenizer_ckpt is None
+        cfg.model.tokenizer_ckpt = "RUN/stage1/checkpoints/last.ckpt"  # what genlab.train sets
     model, dm = make(cfg.model), make(cfg.data)
     assert model.channels == dm.channels and model.image_size == dm.image_size
 
