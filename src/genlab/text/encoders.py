@@ -8,6 +8,7 @@ branches on label versus caption, nor on conditional versus unconditional.
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from typing import NamedTuple
 
 import torch
@@ -56,8 +57,9 @@ class ConditionEncoder(nn.Module):
         self.check(prompts)
         return list(prompts)
 
+    @abstractmethod
     def embed(self, condition) -> Encoded:
-        raise NotImplementedError(f"{type(self).__name__} must implement embed")
+        """Encode conditions (empty ones included: `forward` replaces them with the null embedding)."""
 
     def forward(self, condition, drop: torch.Tensor | None = None) -> Encoded:
         states, pad_mask, pooled = self.embed(condition)

@@ -8,6 +8,7 @@ needs no other file. Id 0 is padding in both.
 from __future__ import annotations
 
 import re
+from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Iterable
 
@@ -28,25 +29,33 @@ def _named(items: list[str], limit: int = 8) -> str:
     return ", ".join(map(repr, items[:limit])) + more
 
 
-class Tokenizer:
-    """Captions -> token ids. Subclasses implement `fit`, `ids`, `vocab_size`, `to_data`."""
+class Tokenizer(ABC):
+    """Captions -> token ids. Subclasses implement `fit`, `ids`, `decode`, `vocab_size`, `to_data`."""
 
     kind = ""
     pad_id = 0
 
     @classmethod
+    @abstractmethod
     def fit(cls, captions: list[str], **settings) -> Tokenizer:
-        raise NotImplementedError(f"{cls.__name__} must implement fit")
+        """A tokenizer fitted on `captions`."""
 
+    @abstractmethod
     def ids(self, caption: str) -> list[int]:
-        raise NotImplementedError(f"{type(self).__name__} must implement ids")
+        """The token ids of one caption (no padding)."""
 
     @property
+    @abstractmethod
     def vocab_size(self) -> int:
-        raise NotImplementedError(f"{type(self).__name__} must implement vocab_size")
+        """Number of ids, padding included."""
 
+    @abstractmethod
     def to_data(self) -> dict:
-        raise NotImplementedError(f"{type(self).__name__} must implement to_data")
+        """The fitted tokenizer as plain data (`tokenizer_from_data` reads it back)."""
+
+    @abstractmethod
+    def decode(self, ids: list[int]) -> str:
+        """Ids back to text (padding dropped)."""
 
     def check(self, captions: Iterable[str], max_length: int) -> None:
         """Refuse prompts the model cannot read exactly: longer than its text length (truncation would drop
@@ -57,9 +66,6 @@ class Tokenizer:
                 kept = self.decode(ids[:max_length])
                 raise ConfigError(f"the prompt {caption!r} is {len(ids)} tokens, longer than this model's text "
                                   f"length of {max_length}: it would be cut to {kept!r}; shorten it")
-
-    def decode(self, ids: list[int]) -> str:
-        raise NotImplementedError(f"{type(self).__name__} must implement decode")
 
     def encode(self, captions: list[str], max_length: int) -> tuple[torch.Tensor, torch.Tensor]:
         """-> ids (B, T) padded with 0, and lengths (B,); captions are cut at `max_length` tokens; an empty
