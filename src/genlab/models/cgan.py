@@ -13,7 +13,7 @@ import torch
 from genlab.models.base import as_generator
 from genlab.models.gan import ADAM, GAN
 from genlab.nets.cgan import ConditionalGenerator, ProjectionDiscriminator
-from genlab.nets.ema import ema_copy, ema_update
+from genlab.nets.ema import ema_update
 from genlab.text.conditioning import Conditioned, check_condition_settings
 
 TEXT_ENCODER = {"_target_": "genlab.text.TransformerTextEncoder", "tokenizer": "word", "dim": 64, "layers": 2,
@@ -29,6 +29,8 @@ class CGAN(Conditioned, GAN):
     detached. `generate` uses the EMA generator with an EMA of the encoder (same decay), so the pair it
     samples with was averaged over the same steps.
     """
+
+    averages_encoder = True
 
     def __init__(self, image_size: int = 32, channels: int = 3, latent_dim: int = 128, g_width: int = 64,
                  d_width: int = 64, g_norm: str = "batch", d_norm: str = "none", spectral_norm: bool = True,
@@ -46,7 +48,6 @@ class CGAN(Conditioned, GAN):
                          warmup_steps, lr_decay, ema_decay, ema_start, truncation)
         self.save_hyperparameters()
         self.build_condition_encoder()
-        self.encoder_ema = ema_copy(self.condition_encoder) if self.condition_encoder is not None else None
 
     def build_networks(self) -> None:
         hp = self.hparams
@@ -54,11 +55,6 @@ class CGAN(Conditioned, GAN):
                                               hp.g_width, hp.g_norm)
         self.discriminator = ProjectionDiscriminator(self.condition_dim, hp.channels, hp.image_size, hp.d_width,
                                                      hp.d_norm, hp.spectral_norm, hp.minibatch_std)
-
-    def fit_to_data(self, datamodule) -> None:
-        super().fit_to_data(datamodule)
-        if self.encoder_ema is None:
-            self.encoder_ema = ema_copy(self.condition_encoder)
 
     # ---- training: the encoder learns through D only ----------------------------------------------
     def training_condition(self, batch: dict) -> torch.Tensor:

@@ -45,6 +45,7 @@ class DALLE(Conditioned, GenerativeModel):
 
     optimizer_settings = ("optimizer",)
     fitted_settings = ("tokenizer", "stage1")
+    averages_encoder = True
 
     def __init__(self, image_size: int = 32, channels: int = 3, tokenizer_ckpt: str | None = None,
                  stage1: dict | None = None, condition: str = "caption", text_encoder: dict | None = None,
@@ -67,7 +68,7 @@ class DALLE(Conditioned, GenerativeModel):
         warmup_decay(warmup_steps, lr_decay, None)
         self.save_hyperparameters()
         self.build_condition_encoder()
-        self.vqvae = self.prior = self.prior_ema = self.encoder_ema = None
+        self.vqvae = self.prior = self.prior_ema = None
         if stage1 is not None:
             self.build_stage2()
 
@@ -86,8 +87,6 @@ class DALLE(Conditioned, GenerativeModel):
         self.prior = ImageTokenTransformer(self.condition_dim, self.text_length, self.vqvae.token_grid,
                                            self.vqvae.codebook_size, hp.dim, hp.layers, hp.heads, hp.dropout)
         self.prior_ema = ema_copy(self.prior)
-        if self.condition_encoder is not None:
-            self.encoder_ema = ema_copy(self.condition_encoder)
 
     def fit_to_data(self, datamodule) -> None:
         """Fit the text tokenizer and read the stage-1 VQ-VAE from `tokenizer_ckpt`, checked against the data."""
@@ -98,8 +97,6 @@ class DALLE(Conditioned, GenerativeModel):
             self.build_stage2()
             self.vqvae.load_state_dict(vqvae.state_dict())
             self.to(self.device)
-        if self.encoder_ema is None:
-            self.encoder_ema = ema_copy(self.condition_encoder)
 
     def train(self, mode: bool = True):
         super().train(mode)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 
 from genlab.errors import ConfigError
+from genlab.nets.ema import ema_copy
 from genlab.text.encoders import ConditionEncoder, Encoded, LabelEmbedder
 
 CONDITIONS = ("caption", "label")
@@ -32,7 +33,9 @@ class Conditioned:
     """Mixin placed before the family's base class: `class CGAN(Conditioned, GAN)`."""
 
     fitted_settings = ("tokenizer",)
+    averages_encoder = False  # keep `encoder_ema`, an EMA copy of the encoder for `generate` (dalle, cgan)
     condition_encoder: ConditionEncoder | None
+    encoder_ema: ConditionEncoder | None
 
     def build_condition_encoder(self) -> None:
         """Build the encoder from the hyperparameters (None while a tokenizer still has to be fitted)."""
@@ -42,13 +45,14 @@ class Conditioned:
 
         hp = self.hparams
         if hp.condition == "label":
-            self.condition_encoder = LabelEmbedder(hp.num_classes, hp.text_encoder.get("dim", 128))
-            return
-        cls = get_class(hp.text_encoder["_target_"])
-        if cls.needs_tokenizer and hp.tokenizer is None:
-            self.condition_encoder = None
-            return
-        self.condition_encoder = instantiate_trusted(hp.text_encoder, "model.text_encoder", fitted=hp.tokenizer)
+            encoder = LabelEmbedder(hp.num_classes, hp.text_encoder.get("dim", 128))
+        elif get_class(hp.text_encoder["_target_"]).needs_tokenizer and hp.tokenizer is None:
+            encoder = None
+        else:
+            encoder = instantiate_trusted(hp.text_encoder, "model.text_encoder", fitted=hp.tokenizer)
+        self.condition_encoder = encoder
+        # the frozen average that `generate` reads, kept beside the encoder (updated by the family's EMA step)
+        self.encoder_ema = ema_copy(encoder) if encoder is not None and self.averages_encoder else None
 
     @property
     def condition_dim(self) -> int:
@@ -66,6 +70,8 @@ class Conditioned:
             datamodule.captions("train"), **settings)
         self.build_condition_encoder()
         self.condition_encoder.to(self.device)
+        if self.encoder_ema is not None:
+            self.encoder_ema.to(self.device)
 
     @property
     def conditions_on(self) -> str:
