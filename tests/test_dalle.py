@@ -88,6 +88,35 @@ def test_a_run_stopped_in_stage_1_resumes_stage_1_then_trains_stage_2(tmp_path, 
     assert '"stage1.max_steps": [2, 4]' in (run / "resumes.jsonl").read_text()
 
 
+def test_stage_2_resumed_mid_epoch_ends_bit_identical(tmp_path, capsys, monkeypatch):
+    """The exact-resume guarantee for dalle: caption dropout, the EMA copies of the transformer and the
+    text encoder, AdamW and the warm-up schedule all continue as if never stopped (4 steps an epoch: the
+    checkpoint of step 5 is mid epoch 1, and the resumed part crosses into epoch 2)."""
+    import shutil
+
+    from genlab.callbacks.resume import checkpoint_differences
+
+    straight, broken = tmp_path / "straight", tmp_path / "broken"
+    code, _, err = cli("genlab.train", "experiment=dalle_shapes", f"paths.output_dir={straight}", *TINY_DALLE,
+                       "data.source.num_train=64", "stage1.max_steps=2", "trainer.max_steps=9",
+                       "model.warmup_steps=4", "model.lr_decay=cosine", "model.ema_decay=0.9",
+                       "callbacks.model_checkpoint.every_n_train_steps=1", "callbacks.model_checkpoint.save_top_k=-1",
+                       cwd=tmp_path, capsys=capsys, monkeypatch=monkeypatch)
+    assert code == 0, err
+    shutil.copytree(straight, broken, ignore=shutil.ignore_patterns("*.ckpt", "samples"), dirs_exist_ok=True)
+    shutil.copy(straight / "stage1" / "checkpoints" / "last.ckpt", broken / "stage1" / "checkpoints" / "last.ckpt")
+    shutil.copy(straight / "checkpoints" / "step_0000005.ckpt", broken / "checkpoints" / "last.ckpt")
+    code, _, err = cli("genlab.train", "ckpt_path=last", f"paths.output_dir={broken}", cwd=tmp_path, capsys=capsys,
+                       monkeypatch=monkeypatch)
+    assert code == 0, err
+    final = torch.load(straight / "checkpoints" / "last.ckpt", weights_only=True)
+    resumed = torch.load(broken / "checkpoints" / "last.ckpt", weights_only=True)
+    assert final["global_step"] == resumed["global_step"] == 9 and final["epoch"] == 2
+    assert any(k.startswith("prior_ema.") for k in final["state_dict"])
+    different = checkpoint_differences(final, resumed)
+    assert not different, sorted({k.split(".")[0] for k in different})
+
+
 def test_stage_2_checkpoint_loads_alone_and_samples_from_a_prompt(dalle_export, tmp_path, capsys, monkeypatch):
     import shutil
 

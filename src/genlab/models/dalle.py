@@ -25,9 +25,9 @@ from genlab.sampling.guidance import check_guidance
 from genlab.text.conditioning import Conditioned, check_condition_settings
 from genlab.utils.lr_schedule import schedulers_for, warmup_decay
 
-ADAMW = {"_target_": "torch.optim.AdamW", "lr": 5e-4, "betas": [0.9, 0.95], "weight_decay": 0.01}
+ADAMW = {"_target_": "torch.optim.AdamW", "lr": 1e-3, "betas": [0.9, 0.95], "weight_decay": 0.01}
 TEXT_ENCODER = {"_target_": "genlab.text.TransformerTextEncoder", "tokenizer": "word", "dim": 128, "layers": 2,
-                "heads": 4, "max_length": 16}
+                "heads": 4, "max_length": 16, "vocab_size": 512}
 VQVAE_CLASS = "genlab.models.vqvae.VQVAE"
 
 
@@ -50,9 +50,9 @@ class DALLE(Conditioned, GenerativeModel):
     def __init__(self, image_size: int = 32, channels: int = 3, tokenizer_ckpt: str | None = None,
                  stage1: dict | None = None, condition: str = "caption", text_encoder: dict | None = None,
                  tokenizer: dict | None = None, num_classes: int = 0, caption_dropout: float = 0.1,
-                 dim: int = 256, layers: int = 4, heads: int = 4, dropout: float = 0.0,
-                 optimizer: dict | None = None, warmup_steps: int = 0, lr_decay: str = "none",
-                 ema_decay: float = 0.999):
+                 dim: int = 128, layers: int = 4, heads: int = 4, dropout: float = 0.0,
+                 optimizer: dict | None = None, warmup_steps: int = 100, lr_decay: str = "cosine",
+                 ema_decay: float = 0.995):
         super().__init__(image_size, channels)
         text_encoder = dict(text_encoder or TEXT_ENCODER)
         check_condition_settings(condition, text_encoder, num_classes)
@@ -125,7 +125,10 @@ class DALLE(Conditioned, GenerativeModel):
         self.log("loss", loss, prog_bar=True, logger=False, batch_size=n)
         return loss
 
-    def on_train_batch_end(self, outputs, batch, batch_idx) -> None:
+    def optimizer_step(self, *args, **kwargs) -> None:
+        # here, not in on_train_batch_end: callbacks' batch-end hooks (the checkpoint of this step) run
+        # before the module's, so an average updated there would be missing from that checkpoint
+        super().optimizer_step(*args, **kwargs)
         step, decay = self.global_step, self.hparams.ema_decay
         ema_update(self.prior_ema, self.prior, step, decay)
         ema_update(self.encoder_ema, self.condition_encoder, step, decay)

@@ -12,17 +12,21 @@ import torch.nn.functional as F
 
 from genlab.errors import ConfigError
 from genlab.models.autoencoder import Autoencoder
-from genlab.nets.conv import ConvDecoder, ConvEncoder
+from genlab.nets.conv import ConvDecoder, ConvEncoder, PatchEncoder
 from genlab.nets.quantizer import EMAQuantizer
 
 
 class VQVAE(Autoencoder):
     """Args: codebook_size, code_dim, downsample (the grid is image_size / 2**downsample), commitment
-    (weight of the commitment loss), ema_decay of the codebook, plus width and optimizer."""
+    (weight of the commitment loss), ema_decay of the codebook, plus width and optimizer.
+    local_codes: each code is computed from its own patch alone (nets.conv.PatchEncoder), so identical
+    patches get one code wherever they lie: a uniform background is one code, instead of dozens that vary
+    with position and with the rest of the image, which a prior over the codes would have to predict.
+    False: a convolutional encoder whose codes see the whole image."""
 
     def __init__(self, image_size: int = 32, channels: int = 3, codebook_size: int = 64, code_dim: int = 16,
                  downsample: int = 2, width: int = 32, commitment: float = 0.25, ema_decay: float = 0.99,
-                 optimizer: dict | None = None):
+                 local_codes: bool = False, optimizer: dict | None = None):
         if image_size % (2 ** downsample):
             raise ConfigError(f"image size {image_size} is not divisible by 2**model.downsample="
                               f"{2 ** downsample}; change data.image_size or model.downsample")
@@ -30,7 +34,7 @@ class VQVAE(Autoencoder):
             raise ConfigError(f"model.codebook_size={codebook_size} must be at least 2")
         self._grid = image_size // 2 ** downsample
         self._settings = {"codebook_size": codebook_size, "code_dim": code_dim, "downsample": downsample,
-                          "ema_decay": ema_decay}
+                          "ema_decay": ema_decay, "local_codes": local_codes}
         super().__init__(image_size, channels, code_dim, width, optimizer)
         self.save_hyperparameters()
         del self.hparams["latent_dim"]  # the parent's name for code_dim
@@ -40,7 +44,8 @@ class VQVAE(Autoencoder):
 
     def build(self) -> None:
         hp, s = self.hparams, self._settings  # build() runs inside the parent's __init__
-        self.encoder = ConvEncoder(hp.channels, hp.width, s["downsample"], s["code_dim"])
+        self.encoder = (PatchEncoder if s["local_codes"] else ConvEncoder)(hp.channels, hp.width, s["downsample"],
+                                                                            s["code_dim"])
         self.decoder = ConvDecoder(hp.channels, hp.width, s["downsample"], s["code_dim"])
         self.quantizer = EMAQuantizer(s["codebook_size"], s["code_dim"], s["ema_decay"])
 

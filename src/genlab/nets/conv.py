@@ -44,6 +44,21 @@ class ConvEncoder(nn.Module):
         return self.net(x)
 
 
+class PatchEncoder(nn.Module):
+    """(B, channels, S, S) -> (B, out_channels, S / 2**stages, ...), each output from its own 2**stages-pixel
+    patch alone (a patch embedding, then a per-patch MLP as 1x1 convolutions). Identical patches give
+    identical outputs wherever they lie and whatever surrounds them: a uniform background is one vector."""
+
+    def __init__(self, channels: int, width: int, stages: int, out_channels: int):
+        super().__init__()
+        patch, hidden = 2 ** stages, 4 * width * 2 ** min(stages, 3)
+        self.net = nn.Sequential(nn.Conv2d(channels, hidden, patch, patch), nn.SiLU(), nn.Conv2d(hidden, hidden, 1),
+                                 nn.SiLU(), nn.Conv2d(hidden, out_channels, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
 class ConvDecoder(nn.Module):
     """(B, in_channels, s, s) -> (B, channels, s * 2**stages, ...) in [-1, 1]."""
 

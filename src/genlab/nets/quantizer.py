@@ -1,5 +1,8 @@
 """Vector quantiser with an EMA codebook (van den Oord et al., 2017; Razavi et al., 2019) and restart of
-dead codes (codes unused for a while jump to a random recent encoder output)."""
+dead codes: a code unused for a while jumps to an encoder output of the batch, drawn with probability
+proportional to its squared distance from the nearest code (as k-means++ seeds), so restarts go where the
+codebook serves the data worst, not to the commonest vectors (on mostly-uniform images, uniform patches
+that one code already covers)."""
 
 from __future__ import annotations
 
@@ -19,10 +22,13 @@ class EMAQuantizer(nn.Module):
         self.register_buffer("cluster_size", torch.ones(codebook_size))
         self.register_buffer("embed_sum", embed.clone())
 
+    def distances(self, z: torch.Tensor) -> torch.Tensor:
+        """z (N, dim) -> squared distance to every code (N, codebook_size)."""
+        return z.pow(2).sum(1, keepdim=True) - 2 * z @ self.embed.T + self.embed.pow(2).sum(1)[None]
+
     def indices(self, z: torch.Tensor) -> torch.Tensor:
         """z (N, dim) -> nearest code index (N,)."""
-        d = z.pow(2).sum(1, keepdim=True) - 2 * z @ self.embed.T + self.embed.pow(2).sum(1)[None]
-        return d.argmin(1)
+        return self.distances(z).argmin(1)
 
     def lookup(self, idx: torch.Tensor) -> torch.Tensor:
         return F.embedding(idx, self.embed)
@@ -49,7 +55,9 @@ class EMAQuantizer(nn.Module):
         self.embed.copy_(self.embed_sum / size[:, None])
         dead = self.cluster_size < self.restart_below
         if dead.any():
-            pick = torch.randint(0, z.shape[0], (int(dead.sum()),), device=z.device)
+            k = int(dead.sum())
+            gap = self.distances(z).min(1).values.clamp_min(0) + 1e-12
+            pick = torch.multinomial(gap, k, replacement=k > z.shape[0])
             self.embed[dead] = z[pick]
             self.embed_sum[dead] = z[pick]
             self.cluster_size[dead] = 1.0
