@@ -2,7 +2,7 @@
 stages), its wall time, then the shipped judge on its last checkpoint.
 
     python experiments/dalle_shapes.py [--out runs/dalle_shapes] [--extra model/text_encoder=minilm ...]
-        [--scales 1 2 3 5] [--num-samples 1000] [--skip-train] [--compare cgan cvae]
+        [--scales 1 2 3 5] [--num-samples 1000] [--skip-train] [--compare cgan cvae] [--minilm]
 
 Prints: training wall time (goal: both stages within 30 minutes on the 2-core CPU machine); per guidance
 scale, judge FID against the validation images (goal at most 25; real against real is 5.4) and
@@ -60,22 +60,67 @@ def cache_check(ckpt: Path, n: int = 16) -> dict:
             "image_tokens": model.prior.num_tokens}
 
 
+def tokenizer_ceiling(ckpt: Path, num_samples: int) -> dict:
+    """Stage 1 alone: judge FID and judged attributes of validation and held-out images encoded to codes and
+    decoded back - the best any prior over these codes can reach."""
+    import torch
+
+    import genlab
+    from genlab.data.shapes import Shapes
+    from genlab.metrics.judge_fid import judge_fid, quantize
+    from genlab.metrics.judges import load_judge
+
+    torch.set_num_threads(2)
+    vqvae, source, judge, result = genlab.load(ckpt), Shapes(), load_judge("shapes"), {}
+    for split in ("val", "heldout"):
+        items = [source.item(split, i) for i in range(num_samples)]
+        real = torch.stack([it["image"] for it in items])
+        with torch.no_grad():
+            recon = torch.cat([vqvae.decode_from_indices(vqvae.encode_to_indices(b)) for b in real.split(250)])
+            judged = torch.stack([h.argmax(1) for h in judge(quantize(recon).float() / 127.5 - 1)], 1)
+        right = judged[:, :4] == torch.stack([it["attrs"] for it in items])
+        result[split] = {"fid": judge_fid("shapes", real, recon), "joint": float(right.all(1).double().mean()),
+                         **{a: float(right[:, i].double().mean()) for i, a in enumerate(source.attribute_names)}}
+    return result
+
+
 def print_table(name: str, m: dict) -> None:
     for split, acc in m["cond_acc"].items():
         print(f"  {name:12} {split:8} " + "  ".join(f"{k} {v:.3f}" for k, v in acc.items() if k != "num_images"))
 
 
 def compare(model: str, wall_s: float, out: Path, num_samples: int) -> None:
+    """`model` trained on shapes for the wall time dalle took (both stages), then the same table."""
     run_dir = out.parent / f"{out.name}_{model}"
-    ckpt = run_dir / "checkpoints" / "last.ckpt"
+    ckpt, wall_file = run_dir / "checkpoints" / "last.ckpt", run_dir / "wall_seconds.json"
     if not ckpt.exists():
         minutes = int(wall_s // 60)
-        run(["genlab.train", f"model={model}", "data=shapes", f"paths.output_dir={run_dir}", "trainer.max_steps=1000000",
-             f"+trainer.max_time=00:00:{minutes:02d}:{int(wall_s - 60 * minutes):02d}", "callbacks.progress_bar=null"])
+        took = run(["genlab.train", f"model={model}", "data=shapes", f"paths.output_dir={run_dir}",
+                    "trainer.max_steps=1000000", f"+trainer.max_time=00:00:{minutes:02d}:{int(wall_s - 60 * minutes):02d}",
+                    "callbacks.progress_bar=null"])
+        wall_file.write_text(json.dumps({"wall_s": took}))
+    took = json.loads(wall_file.read_text())["wall_s"] if wall_file.exists() else float("nan")
     m = evaluate(ckpt, run_dir, 1, num_samples)
     step = __import__("torch").load(ckpt, weights_only=True)["global_step"]
-    print(f"{model} ({step} steps in {wall_s / 60:.1f} min): judge FID {m['fid']:.1f}")
+    print(f"{model} ({step} steps, {took / 60:.1f} min with its final evaluation): judge FID {m['fid']:.1f}")
     print_table(model, m)
+
+
+def minilm(out: Path, num_samples: int) -> None:
+    """Stage 2 again over the same stage 1, with the frozen MiniLM encoder instead of the trained one."""
+    run_dir = out.parent / f"{out.name}_minilm"
+    ckpt = run_dir / "checkpoints" / "last.ckpt"
+    if not ckpt.exists():
+        from omegaconf import OmegaConf
+
+        saved = OmegaConf.load(out / "config.yaml")
+        run(["genlab.train", "model=dalle", "data=shapes", "model/text_encoder=minilm", f"paths.output_dir={run_dir}",
+             f"model.tokenizer_ckpt={out / 'stage1' / 'checkpoints' / 'last.ckpt'}",
+             f"model.dim={saved.model.dim}", f"model.text_encoder.max_length={saved.model.text_encoder.max_length}",
+             f"trainer.max_steps={saved.trainer.max_steps}", "callbacks.progress_bar=null"])
+    m = evaluate(ckpt, run_dir, 1, num_samples)
+    print(f"text_encoder=minilm (stage 2 only, same stage 1 and steps): judge FID {m['fid']:.1f}")
+    print_table("dalle+minilm", m)
 
 
 def main() -> None:
@@ -86,6 +131,7 @@ def main() -> None:
     parser.add_argument("--num-samples", type=int, default=1000)
     parser.add_argument("--skip-train", action="store_true")
     parser.add_argument("--compare", nargs="*", default=[], help="models trained for the same wall time")
+    parser.add_argument("--minilm", action="store_true", help="stage 2 again with model/text_encoder=minilm")
     args = parser.parse_args()
     out = Path(args.out)
     ckpt = out / "checkpoints" / "last.ckpt"
@@ -96,6 +142,9 @@ def main() -> None:
         wall_file.write_text(json.dumps({"wall_s": wall}))
     wall = json.loads(wall_file.read_text())["wall_s"] if wall_file.exists() else float("nan")
     print(f"training, both stages: {wall / 60:.1f} min (goal <= 30)")
+    for split, c in tokenizer_ceiling(out / "stage1" / "checkpoints" / "last.ckpt", args.num_samples).items():
+        print(f"stage 1 reconstructions ({split}), the ceiling for stage 2: judge FID {c.pop('fid'):.1f}, "
+              + "  ".join(f"{k} {v:.3f}" for k, v in c.items()))
     for scale in args.scales:
         m = evaluate(ckpt, out, scale, args.num_samples)
         print(f"guidance {scale:g}: judge FID {m['fid']:.1f} (goal <= 25)")
@@ -110,6 +159,8 @@ def main() -> None:
     print(f"held-out grid: {out / 'heldout_grid.png'} (one prompt per row: {HELDOUT_PROMPTS})")
     for model in args.compare:
         compare(model, wall, out, args.num_samples)
+    if args.minilm:
+        minilm(out, args.num_samples)
 
 
 if __name__ == "__main__":

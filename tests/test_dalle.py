@@ -117,6 +117,30 @@ def test_stage_2_resumed_mid_epoch_ends_bit_identical(tmp_path, capsys, monkeypa
     assert not different, sorted({k.split(".")[0] for k in different})
 
 
+def test_the_learning_rate_schedule_moves_every_step(tmp_path):
+    """Warm-up and decay count optimizer steps, not epochs (a bare scheduler in a Lightning module is
+    stepped once an epoch: a 100-step warm-up then lasts 100 epochs)."""
+    import pytorch_lightning as pl
+
+    cfg = compose_train("model=dalle", "data=shapes", *TINY_SHAPES, "data.batch_size=16")
+    dm = make(cfg.data)
+    genlab.export(VQVAE(32, 3, codebook_size=16, code_dim=8, width=8), tmp_path / "stage1")
+    model = DALLE(tokenizer_ckpt=str(tmp_path / "stage1"), dim=32, layers=1, warmup_steps=2, lr_decay="linear",
+                  text_encoder={"_target_": "genlab.text.TransformerTextEncoder", "dim": 16, "layers": 1})
+    model.fit_to_data(dm)
+    seen = []
+
+    class Record(pl.Callback):
+        def on_train_batch_start(self, trainer, *_):
+            seen.append(trainer.optimizers[0].param_groups[0]["lr"])
+
+    pl.Trainer(max_steps=6, accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False,
+               enable_model_summary=False, limit_val_batches=0, callbacks=[Record()]).fit(model, dm)
+    lr = model.hparams.optimizer["lr"]
+    # all within epoch 0 (8 batches): warm-up 1/2, 2/2, then linear decay from step 2 to zero at step 6
+    assert seen == pytest.approx([lr / 2, lr, lr, lr * 3 / 4, lr / 2, lr / 4], abs=1e-12)
+
+
 def test_stage_2_checkpoint_loads_alone_and_samples_from_a_prompt(dalle_export, tmp_path, capsys, monkeypatch):
     import shutil
 

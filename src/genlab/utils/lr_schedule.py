@@ -24,7 +24,9 @@ def warmup_decay(warmup_steps: int, decay: str, total_steps: int | None):
 
 
 def schedulers_for(model, optimizers: list, warmup_steps: int, decay: str) -> list:
-    """LambdaLR schedulers for `optimizers` (empty when there is no warm-up and no decay)."""
+    """Lightning scheduler configs of LambdaLR schedulers for `optimizers`, stepped every optimizer step (a
+    bare scheduler would be stepped once an epoch: a 100-step warm-up would last 100 epochs); empty when
+    there is no warm-up and no decay. Manual-optimization models step them themselves."""
     import torch
 
     if warmup_steps == 0 and decay == "none":
@@ -32,4 +34,4 @@ def schedulers_for(model, optimizers: list, warmup_steps: int, decay: str) -> li
     trainer = model.trainer
     total = trainer.max_steps if trainer.max_steps and trainer.max_steps > 0 else None
     factor = warmup_decay(warmup_steps, decay, total)
-    return [torch.optim.lr_scheduler.LambdaLR(o, factor) for o in optimizers]
+    return [{"scheduler": torch.optim.lr_scheduler.LambdaLR(o, factor), "interval": "step"} for o in optimizers]
