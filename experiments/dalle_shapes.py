@@ -34,11 +34,13 @@ def run(cmd: list[str]) -> float:
     return time.time() - start
 
 
-def evaluate(ckpt: Path, out: Path, scale: float, num_samples: int) -> dict:
-    metrics = out / f"metrics_scale{scale:g}.json"
+def evaluate(ckpt: Path, out: Path, scale: float | None, num_samples: int) -> dict:
+    """Judge FID and conditional accuracy; `scale` None for a model without guidance (cgan, cvae)."""
+    metrics = out / (f"metrics_scale{scale:g}.json" if scale is not None else "metrics.json")
     if not metrics.exists():
+        guidance = [f"generate.guidance_scale={scale}"] if scale is not None else []
         run(["genlab.eval", f"ckpt_path={ckpt}", "metrics=[fid,cond_acc]", "split=val", f"num_samples={num_samples}",
-             f"generate.guidance_scale={scale}", f"out={metrics}"])
+             *guidance, f"out={metrics}"])
     return json.loads(metrics.read_text())
 
 
@@ -67,6 +69,7 @@ def tokenizer_ceiling(ckpt: Path, num_samples: int) -> dict:
 
     import genlab
     from genlab.data.shapes import Shapes
+    from genlab.metrics.conditional import judged_attributes
     from genlab.metrics.judge_fid import judge_fid, quantize
     from genlab.metrics.judges import load_judge
 
@@ -75,10 +78,8 @@ def tokenizer_ceiling(ckpt: Path, num_samples: int) -> dict:
     for split in ("val", "heldout"):
         items = [source.item(split, i) for i in range(num_samples)]
         real = torch.stack([it["image"] for it in items])
-        with torch.no_grad():
-            recon = torch.cat([vqvae.decode_from_indices(vqvae.encode_to_indices(b)) for b in real.split(250)])
-            judged = torch.stack([h.argmax(1) for h in judge(quantize(recon).float() / 127.5 - 1)], 1)
-        right = judged[:, :4] == torch.stack([it["attrs"] for it in items])
+        recon = torch.cat([vqvae.decode_from_indices(vqvae.encode_to_indices(b)) for b in real.split(250)])
+        right = judged_attributes(judge, quantize(recon))[:, :4] == torch.stack([it["attrs"] for it in items])
         result[split] = {"fid": judge_fid("shapes", real, recon), "joint": float(right.all(1).double().mean()),
                          **{a: float(right[:, i].double().mean()) for i, a in enumerate(source.attribute_names)}}
     return result
@@ -100,7 +101,7 @@ def compare(model: str, wall_s: float, out: Path, num_samples: int) -> None:
                     "callbacks.progress_bar=null"])
         wall_file.write_text(json.dumps({"wall_s": took}))
     took = json.loads(wall_file.read_text())["wall_s"] if wall_file.exists() else float("nan")
-    m = evaluate(ckpt, run_dir, 1, num_samples)
+    m = evaluate(ckpt, run_dir, None, num_samples)
     step = __import__("torch").load(ckpt, weights_only=True)["global_step"]
     print(f"{model} ({step} steps, {took / 60:.1f} min with its final evaluation): judge FID {m['fid']:.1f}")
     print_table(model, m)

@@ -27,6 +27,13 @@ def generate_like(model, examples, indices, batch_size: int, base_seed: int, opt
     return torch.cat(chunks)
 
 
+def judged_attributes(judge, images: torch.Tensor, batch_size: int = 250) -> torch.Tensor:
+    """The judge's reading of uint8 images (N, C, H, W): attribute indices (N, attributes)."""
+    with torch.no_grad():
+        return torch.cat([torch.stack([h.argmax(1) for h in judge(b.float() / 127.5 - 1)], 1)
+                          for b in images.split(batch_size)])
+
+
 def conditional_accuracy(model, dataset: Dataset, judge, attribute_names: list[str], num_samples: int,
                          batch_size: int = 250, seed: int = 0, options: dict | None = None) -> dict:
     """Fraction of samples whose judged attributes match their conditions, per attribute and jointly,
@@ -41,9 +48,7 @@ def conditional_accuracy(model, dataset: Dataset, judge, attribute_names: list[s
     wanted = torch.stack([it["attrs"] for it in items])
     if kind == "label":
         attribute_names, wanted = attribute_names[:1], wanted[:, :1]
-    with torch.no_grad():
-        predicted = torch.cat([torch.stack([h.argmax(1) for h in judge(b.float() / 127.5 - 1)], 1)
-                               for b in images.split(batch_size)])
+    predicted = judged_attributes(judge, images, batch_size)
     hits = predicted[:, :len(attribute_names)] == wanted
     result = {name: float(hits[:, i].double().mean()) for i, name in enumerate(attribute_names)}
     return {**result, "joint": float(hits.all(1).double().mean()), "num_images": n}
