@@ -52,11 +52,12 @@ def cache_check(ckpt: Path, n: int = 16) -> dict:
     torch.set_num_threads(2)
     model = genlab.load(ckpt)
     prompts = (HELDOUT_PROMPTS * n)[:n]
+    model.generate(2, prompts[:2], generator=0)  # warm-up: a lazily loaded text encoder, first-call costs
     timings, tokens = {}, {}
-    for use_cache in (True, False):
+    for use_cache in (True, False, True, False):  # best of two each, alternating
         start = time.time()
         tokens[use_cache] = model.generate(n, prompts, generator=0, use_cache=use_cache)
-        timings[use_cache] = time.time() - start
+        timings[use_cache] = min(timings.get(use_cache, float("inf")), time.time() - start)
     return {"same_images": bool(torch.equal(tokens[True], tokens[False])), "cached_s": timings[True],
             "uncached_s": timings[False], "ratio": timings[False] / timings[True],
             "image_tokens": model.prior.num_tokens}

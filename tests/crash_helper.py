@@ -57,3 +57,26 @@ class InterruptAtStep(Callback):
             deadline = time.monotonic() + 10
             while preemption.interrupted == seen and time.monotonic() < deadline:
                 time.sleep(0.01)
+
+
+class KillGroupAtStep(Callback):
+    """A machine lost under a distributed run: SIGKILL to every rank at once (the process group of rank 0,
+    which must lead a session of its own: never the test runner's group) when step `step` is about to start."""
+
+    def __init__(self, step: int):
+        self.step = step
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        if trainer.global_step == self.step and trainer.global_rank == 0 and os.getpgrp() == os.getpid():
+            os.killpg(os.getpgrp(), signal.SIGKILL)
+
+
+class SignalAtStep(Callback):
+    """Send the signal `name` to the process of rank `rank` alone when step `step` is about to start."""
+
+    def __init__(self, step: int, name: str = "SIGTERM", rank: int = 0):
+        self.step, self.signum, self.rank = step, getattr(signal, name), rank
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        if trainer.global_step == self.step and trainer.global_rank == self.rank:
+            os.kill(os.getpid(), self.signum)

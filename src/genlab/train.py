@@ -123,8 +123,16 @@ def build(cfg: DictConfig):
 
     if SLURMEnvironment.detect():
         plugins.append(SLURMEnvironment(auto_requeue=False))  # genlab's Preemption callback requeues, once
-    trainer = make(cfg.trainer, callbacks=callbacks, logger=logger, plugins=plugins or None)
+    trainer = make(cfg.trainer, callbacks=callbacks, logger=logger, plugins=plugins or None,
+                   **ddp_strategy(cfg.trainer.get("strategy"), model))
     return datamodule, model, trainer
+
+
+def ddp_strategy(strategy, model) -> dict:
+    """`trainer.strategy=ddp` (or ddp_spawn, ...) with find_unused_parameters where the model needs it."""
+    if strategy in ("ddp", "ddp_spawn", "ddp_fork", "ddp_notebook") and model.ddp_unused_parameters:
+        return {"strategy": f"{strategy}_find_unused_parameters_true"}
+    return {}
 
 
 def train(cfg: DictConfig, overrides: Sequence[str] | None = None) -> float | None:
@@ -258,6 +266,8 @@ def fit(cfg: DictConfig, out: Path, ckpt_path: str | None, ckpt: dict | None, ch
     if ckpt is not None:
         check_checkpoint_fits(ckpt, model, ckpt_path)
     model.fit_to_data(datamodule)  # a tokenizer, a stage-1 model: kept as they are when resuming
+    if str(cfg.trainer.get("precision")).startswith("64"):
+        model.double()  # before Lightning restores a checkpoint into it, which it does before converting it
 
     if rank_zero:
         step = int(ckpt["global_step"]) if ckpt is not None else 0

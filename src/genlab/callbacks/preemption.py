@@ -7,8 +7,12 @@ turns Lightning's own SLURM requeue off (train.build), so a job is requeued once
 SIGINT (Ctrl-C): say so on stderr, save, stop, never requeue; `interrupted` is then True, `train()`
 raises KeyboardInterrupt and the command exits with status 130. A second Ctrl-C before the run has stopped
 stops it at once: the handler that was there before (Python's, raising KeyboardInterrupt) is put back and
-KeyboardInterrupt raised, which Lightning turns into its shutdown (the command exits 130 too). A SIGINT ignored when training starts (a background job
-of a script) stays ignored.
+KeyboardInterrupt raised, which Lightning turns into its shutdown (the command exits 130 too). A SIGINT
+ignored when training starts (a background job of a script) stays ignored.
+
+In a distributed run a signal reaches the ranks at different moments, or only one of them (a SIGTERM sent to
+the launching process): after every step the ranks agree on the strongest signal any of them received, so
+all of them save the same step together and stop.
 """
 
 from __future__ import annotations
@@ -78,6 +82,13 @@ class Preemption(Callback):
                  "(press Ctrl-C again to stop at once)")
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if trainer.world_size > 1:
+            import torch
+
+            agreed = int(trainer.strategy.reduce(torch.tensor(self.received or 0, device=pl_module.device),
+                                                 reduce_op="max"))
+            if agreed:
+                self.received, self.interrupted = agreed, agreed == signal.SIGINT
         if self.received is None:
             return
         name = signal.Signals(self.received).name

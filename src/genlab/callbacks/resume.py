@@ -4,11 +4,13 @@ draws its random numbers from a seed of its own.
 Lightning alone replays a resumed epoch from its first batch and restores no random state. This callback
 saves how many batches of the current epoch were consumed, and on resume makes the sampler skip them.
 Randomness is made independent of where a run was interrupted by seeding the global torch, CUDA, numpy
-and python generators at the start of every training step from (seed, step, rank): whatever ran between
+and python generators at the start of every training step from (seed, step): whatever ran between
 two steps (validation, a sample grid, a data loader drawing its base seed at an epoch start, a save, a
 restart) cannot shift the random numbers of the next step. So a run resumed from a checkpoint written
 mid-epoch, on the last batch of an epoch, after validation, or at the end of a finished run that is then
-extended, continues exactly as the uninterrupted run does. The RNG states are still saved (as tensors,
+extended, continues exactly as the uninterrupted run does. Every rank of a distributed run is seeded
+alike: draws for training examples are made for the global batch and sliced (genlab.utils.distributed),
+so the ranks draw different numbers for different examples, as one process would. The RNG states are still saved (as tensors,
 so checkpoints stay `weights_only`-loadable) for inspection.
 """
 
@@ -102,7 +104,7 @@ class ResumeState(Callback):
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
         self._pending = None
         seed = self.seed if self.seed is not None else int(os.environ.get("PL_GLOBAL_SEED", "0") or 0)
-        seed_step(seed, trainer.global_step, trainer.global_rank)
+        seed_step(seed, trainer.global_step, 0)  # one stream for all ranks (module docstring)
 
 
 def checkpoint_differences(a: dict, b: dict) -> list[str]:

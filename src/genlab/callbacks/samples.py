@@ -67,7 +67,7 @@ class SampleGrid(Callback):
         self._log(trainer, "samples", image_grid(images))
         if hasattr(pl_module, "reconstruct") and batch is not None:
             # originals and reconstructions side by side, in pairs of columns
-            x = batch["image"][: max(2, n // 2)].to(pl_module.device)
+            x = batch["image"][: max(2, n // 2)].to(pl_module.device, pl_module.dtype)
             recon = pl_module.reconstruct(x, condition[: x.shape[0]] if condition is not None else None)
             pairs = torch.stack([x, recon.clamp(-1, 1)], 1).flatten(0, 1)
             save_grid(pairs, self.dirpath / f"{name}_reconstructions.png", nrow=8)

@@ -15,11 +15,17 @@ from genlab.errors import ConfigError
 
 
 class SeededShuffle(Sampler[int]):
-    """A fresh permutation each epoch that depends only on (seed, epoch), so data order is reproducible."""
+    """A fresh permutation each epoch that depends only on (seed, epoch), so data order is reproducible.
 
-    def __init__(self, length: int, seed: int):
+    In a distributed run (`world` > 1) the permutation is cut into global batches of `batch_size` x `world`
+    indices (the incomplete last one dropped) and rank `rank` takes the `rank`-th contiguous share of each:
+    together the ranks see the global batches a single process with batch `batch_size` x `world` sees.
+    """
+
+    def __init__(self, length: int, seed: int, rank: int = 0, world: int = 1, batch_size: int = 1):
         self.length, self.seed, self.epoch = length, seed, 0
-        self.skip = 0  # indices to skip in the next pass only: a run resumed mid-epoch (ResumeState)
+        self.rank, self.world, self.batch_size = rank, world, batch_size
+        self.skip = 0  # indices of this rank to skip in the next pass only: a run resumed mid-epoch (ResumeState)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -27,11 +33,17 @@ class SeededShuffle(Sampler[int]):
     def __iter__(self):
         gen = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
         order = torch.randperm(self.length, generator=gen).tolist()
+        if self.world > 1:
+            step, b = self.batch_size * self.world, self.batch_size
+            order = [i for start in range(0, len(self) * self.world, step)
+                     for i in order[start + self.rank * b:start + (self.rank + 1) * b]]
         skip, self.skip = self.skip, 0
         return iter(order[skip:])
 
     def __len__(self) -> int:
-        return self.length
+        if self.world == 1:
+            return self.length
+        return self.length // (self.batch_size * self.world) * self.batch_size
 
 
 class GenDataModule(LightningDataModule):
@@ -108,14 +120,32 @@ class GenDataModule(LightningDataModule):
             raise ConfigError("the training split is empty; lower data.val_fraction or add data")
 
     def loader(self, split: str, shuffle: bool = False, batch_size: int | None = None) -> DataLoader:
+        """A split's loader; `shuffle` for training: reshuffled each epoch by `SeededShuffle`, and in a
+        distributed run sharded by rank (the batch size, `data.batch_size`, is the global one)."""
         self.setup()
         if split not in self.datasets:
             raise ConfigError(f"the data set has no {split!r} split; it has {sorted(self.datasets)}")
         ds = self.datasets[split]
         bs = batch_size or self.batch_size
+        sampler = None
+        if shuffle:
+            rank, world = self.rank_world()
+            if bs % world:
+                raise ConfigError(f"data.batch_size={bs} is the global batch and must divide evenly among the "
+                                  f"{world} processes; use a multiple of {world}")
+            if world > 1 and len(ds) < bs:
+                raise ConfigError(f"the training split has {len(ds)} examples, fewer than one global batch "
+                                  f"(data.batch_size={bs}); lower data.batch_size")
+            bs //= world
+            sampler = SeededShuffle(len(ds), self.seed, rank, world, bs)
         return DataLoader(ds, batch_size=bs, num_workers=self.num_workers, pin_memory=self.pin_memory,
-                          sampler=SeededShuffle(len(ds), self.seed) if shuffle else None,
-                          drop_last=shuffle and len(ds) >= bs, persistent_workers=self.num_workers > 0)
+                          sampler=sampler, drop_last=shuffle and len(ds) >= bs,
+                          persistent_workers=self.num_workers > 0)
+
+    def rank_world(self) -> tuple[int, int]:
+        """(rank, processes) of the trainer this datamodule serves; (0, 1) without one."""
+        trainer = getattr(self, "trainer", None)
+        return (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
 
     def train_dataloader(self) -> DataLoader:
         return self.loader("train", shuffle=True)

@@ -17,6 +17,7 @@ from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMe
 from genlab.errors import ConfigError
 from genlab.models.base import GenerativeModel, as_generator, build_optimizer, check_optimizer
 from genlab.nets.conv import VectorDecoder, VectorEncoder
+from genlab.utils.distributed import all_gather_rows
 
 ADAM = {"_target_": "torch.optim.Adam", "lr": 1e-3}
 LATENT_MEMORY = 4096  # training latents kept for the fitted density
@@ -90,7 +91,7 @@ class Autoencoder(GenerativeModel):
         return self.decode(self.encode(x))
 
     def sample_latent(self, n: int, generator=None, condition=None) -> torch.Tensor:
-        eps = torch.randn(n, self.latent_size(), generator=as_generator(generator)).to(self.device)
+        eps = torch.randn(n, self.latent_size(), generator=as_generator(generator)).to(self.device, self.dtype)
         return self.density.sample(eps)
 
     def decode_latent(self, z: torch.Tensor, condition=None) -> torch.Tensor:
@@ -103,13 +104,15 @@ class Autoencoder(GenerativeModel):
 
     # ---- training ---------------------------------------------------------------------------------
     def remember_latents(self, z: torch.Tensor) -> None:
-        self._latents.append(z.detach().flatten(1).float().cpu())
+        """Keep a training batch's latents for the density; in a distributed run every rank keeps the
+        global batch's (one density, the one a single process would fit)."""
+        self._latents.append(all_gather_rows(z.detach().flatten(1)).float().cpu())
         while sum(t.shape[0] for t in self._latents) > LATENT_MEMORY + self._latents[0].shape[0]:
             self._latents.pop(0)
 
     def refit_density(self) -> None:
         if self._latents:
-            self.density.fit(torch.cat(self._latents)[-LATENT_MEMORY:].to(self.device))
+            self.density.fit(torch.cat(self._latents)[-LATENT_MEMORY:].to(self.device, self.dtype))
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         x = batch["image"]

@@ -59,6 +59,9 @@ class GenerativeModel(LightningModule):
     # hyperparameters that `fit_to_data` sets from the data (a fitted tokenizer, a stage-1 model's record):
     # a resumed run takes them from its checkpoint instead of fitting again
     fitted_settings: tuple[str, ...] = ()
+    # whether a training step may leave some trained parameters without a gradient (a GAN's generator in
+    # the discriminator update): DDP then has to look for them every step (find_unused_parameters)
+    ddp_unused_parameters = False
 
     def __init__(self, image_size: int, channels: int):
         super().__init__()

@@ -15,6 +15,7 @@ from genlab.models.base import GenerativeModel, as_generator, build_optimizer, c
 from genlab.nets.dcgan import Discriminator, Generator
 from genlab.nets.diffaugment import check_policy, diff_augment
 from genlab.nets.ema import ema_copy, ema_update
+from genlab.utils.distributed import shard
 from genlab.utils.lr_schedule import schedulers_for, warmup_decay
 
 LOSSES = ("nonsaturating", "hinge", "wgan_gp")
@@ -41,6 +42,7 @@ class GAN(GenerativeModel):
 
     main_loss = "train/d_loss"
     optimizer_settings = ("optim_g", "optim_d")
+    ddp_unused_parameters = True  # the generator has no gradient in the discriminator update, and back
 
     def __init__(self, image_size: int = 32, channels: int = 3, latent_dim: int = 128, g_width: int = 64,
                  d_width: int = 64, g_norm: str = "batch", d_norm: str = "none", spectral_norm: bool = True,
@@ -78,7 +80,9 @@ class GAN(GenerativeModel):
 
     # ---- sampling ----------------------------------------------------------------------------------
     def sample_z(self, n: int, generator=None, truncation: float | None = None) -> torch.Tensor:
-        z = torch.randn(n, self.hparams.latent_dim, generator=generator)
+        # training draws from the global generator, for the global batch of a distributed run
+        z = (torch.randn(n, self.hparams.latent_dim, generator=generator) if generator is not None
+             else shard(lambda m: torch.randn(m, self.hparams.latent_dim), n))
         if truncation is not None:
             for _ in range(100):  # resample the tails; a handful of rounds suffice
                 out = z.abs() > truncation
@@ -86,7 +90,7 @@ class GAN(GenerativeModel):
                     break
                 z[out] = torch.randn(int(out.sum()), generator=generator)
             z = z.clamp(-truncation, truncation)
-        return z.to(self.device)
+        return z.to(self.device, self.dtype)
 
     def sample_latent(self, n: int, generator=None, condition=None) -> torch.Tensor:
         return self.sample_z(n, as_generator(generator), self.hparams.truncation)
@@ -147,7 +151,7 @@ class GAN(GenerativeModel):
         return loss, logs
 
     def gradient_penalty(self, real: torch.Tensor, fake: torch.Tensor, cond=None) -> torch.Tensor:
-        alpha = torch.rand(real.shape[0], 1, 1, 1, device=real.device)
+        alpha = shard(lambda m: torch.rand(m, 1, 1, 1, device=real.device), real.shape[0])
         mixed = (alpha * real.detach() + (1 - alpha) * fake.detach()).requires_grad_(True)
         (grad,) = torch.autograd.grad(self.critic(mixed, cond).sum(), mixed, create_graph=True)
         return (grad.flatten(1).norm(dim=1) - 1).pow(2).mean()

@@ -16,6 +16,7 @@ from genlab.errors import ConfigError
 from genlab.models.autoencoder import Autoencoder, bits_per_dim
 from genlab.models.base import as_generator
 from genlab.nets.conv import VectorDecoder, VectorEncoder
+from genlab.utils.distributed import shard
 
 
 class VAE(Autoencoder):
@@ -49,14 +50,15 @@ class VAE(Autoencoder):
         return self.decode(self.encode(x, condition), condition)
 
     def sample_latent(self, n: int, generator=None, condition=None) -> torch.Tensor:
-        return torch.randn(n, self.hparams.latent_dim, generator=as_generator(generator)).to(self.device)
+        return torch.randn(n, self.hparams.latent_dim, generator=as_generator(generator)).to(self.device, self.dtype)
 
     def decode_latent(self, z: torch.Tensor, condition=None) -> torch.Tensor:
         return self.decode(z, condition)
 
     def losses(self, x: torch.Tensor, condition=None) -> dict:
         mu, logvar = self.posterior(x, condition)
-        z = mu + torch.randn_like(mu) * (0.5 * logvar).exp()
+        eps = shard(lambda m: torch.randn(m, *mu.shape[1:], dtype=mu.dtype, device=mu.device), mu.shape[0])
+        z = mu + eps * (0.5 * logvar).exp()
         recon = self.decode(z, condition)
         dims = x[0].numel()
         sigma = self.log_sigma.exp()

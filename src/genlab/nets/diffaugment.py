@@ -1,6 +1,8 @@
 """Differentiable augmentation for data-efficient GANs (Zhao et al., 2020), applied to real and fake alike.
 
 A policy is a comma-separated subset of "color", "translation", "cutout"; "" disables it.
+Random draws are made for the global batch of a distributed run and sliced (genlab.utils.distributed), so
+N processes augment each example as one process would.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from genlab.errors import ConfigError
+from genlab.utils.distributed import shard
 
 POLICIES = ("color", "translation", "cutout")
 
@@ -27,20 +30,26 @@ def diff_augment(x: torch.Tensor, policy: str) -> torch.Tensor:
     return x
 
 
+def _rand(x: torch.Tensor) -> torch.Tensor:
+    return shard(lambda m: torch.rand(m, 1, 1, 1, device=x.device), x.shape[0])
+
+
+def _randint(low: int, high: int, x: torch.Tensor) -> torch.Tensor:
+    return shard(lambda m: torch.randint(low, high, (m, 1, 1), device=x.device), x.shape[0])
+
+
 def _color(x: torch.Tensor) -> torch.Tensor:
-    b = x.shape[0]
-    x = x + (torch.rand(b, 1, 1, 1, device=x.device) - 0.5)
+    x = x + (_rand(x) - 0.5)
     mean = x.mean(dim=1, keepdim=True)
-    x = (x - mean) * (torch.rand(b, 1, 1, 1, device=x.device) * 2) + mean
+    x = (x - mean) * (_rand(x) * 2) + mean
     mean = x.mean(dim=[1, 2, 3], keepdim=True)
-    return (x - mean) * (torch.rand(b, 1, 1, 1, device=x.device) + 0.5) + mean
+    return (x - mean) * (_rand(x) + 0.5) + mean
 
 
 def _translation(x: torch.Tensor, ratio: float = 0.125) -> torch.Tensor:
     b, _, h, w = x.shape
     sh, sw = int(h * ratio + 0.5), int(w * ratio + 0.5)
-    tx = torch.randint(-sh, sh + 1, (b, 1, 1), device=x.device)
-    ty = torch.randint(-sw, sw + 1, (b, 1, 1), device=x.device)
+    tx, ty = _randint(-sh, sh + 1, x), _randint(-sw, sw + 1, x)
     gb, gx, gy = torch.meshgrid(torch.arange(b, device=x.device), torch.arange(h, device=x.device),
                                 torch.arange(w, device=x.device), indexing="ij")
     gx = torch.clamp(gx + tx + 1, 0, h + 1)
@@ -52,8 +61,7 @@ def _translation(x: torch.Tensor, ratio: float = 0.125) -> torch.Tensor:
 def _cutout(x: torch.Tensor, ratio: float = 0.5) -> torch.Tensor:
     b, _, h, w = x.shape
     ch, cw = int(h * ratio + 0.5), int(w * ratio + 0.5)
-    ox = torch.randint(0, h + (1 - ch % 2), (b, 1, 1), device=x.device)
-    oy = torch.randint(0, w + (1 - cw % 2), (b, 1, 1), device=x.device)
+    ox, oy = _randint(0, h + (1 - ch % 2), x), _randint(0, w + (1 - cw % 2), x)
     gb, gx, gy = torch.meshgrid(torch.arange(b, device=x.device), torch.arange(ch, device=x.device),
                                 torch.arange(cw, device=x.device), indexing="ij")
     gx = torch.clamp(gx + ox - ch // 2, 0, h - 1)

@@ -2,13 +2,17 @@
 dead codes: a code unused for a while jumps to an encoder output of the batch, drawn with probability
 proportional to its squared distance from the nearest code (as k-means++ seeds), so restarts go where the
 codebook serves the data worst, not to the commonest vectors (on mostly-uniform images, uniform patches
-that one code already covers)."""
+that one code already covers). In a distributed run the counts and sums are summed over the ranks and
+restarts are drawn from every rank's outputs, so all ranks keep one codebook (the one a single process
+training on the same global batches would have)."""
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from genlab.utils.distributed import all_gather_rows, all_reduce_sum_, broadcast_
 
 
 class EMAQuantizer(nn.Module):
@@ -48,16 +52,18 @@ class EMAQuantizer(nn.Module):
 
     @torch.no_grad()
     def _ema_update(self, z: torch.Tensor, onehot: torch.Tensor) -> None:
-        self.cluster_size.mul_(self.decay).add_(onehot.sum(0), alpha=1 - self.decay)
-        self.embed_sum.mul_(self.decay).add_(onehot.T @ z, alpha=1 - self.decay)
+        counts, sums = all_reduce_sum_(onehot.sum(0)), all_reduce_sum_(onehot.T @ z)
+        self.cluster_size.mul_(self.decay).add_(counts, alpha=1 - self.decay)
+        self.embed_sum.mul_(self.decay).add_(sums, alpha=1 - self.decay)
         n = self.cluster_size.sum()
         size = (self.cluster_size + self.eps) / (n + self.codebook_size * self.eps) * n
         self.embed.copy_(self.embed_sum / size[:, None])
         dead = self.cluster_size < self.restart_below
         if dead.any():
             k = int(dead.sum())
+            z = all_gather_rows(z)
             gap = self.distances(z).min(1).values.clamp_min(0) + 1e-12
-            pick = torch.multinomial(gap, k, replacement=k > z.shape[0])
+            pick = broadcast_(torch.multinomial(gap, k, replacement=k > z.shape[0]))
             self.embed[dead] = z[pick]
             self.embed_sum[dead] = z[pick]
             self.cluster_size[dead] = 1.0

@@ -12,6 +12,7 @@ import torch
 from genlab.errors import ConfigError
 from genlab.nets.ema import ema_copy
 from genlab.text.encoders import ConditionEncoder, Encoded, LabelEmbedder
+from genlab.utils.distributed import shard
 
 CONDITIONS = ("caption", "label")
 
@@ -31,6 +32,8 @@ def check_condition_settings(condition: str, text_encoder: dict, num_classes: in
 
 class Conditioned:
     """Mixin placed before the family's base class: `class CGAN(Conditioned, GAN)`."""
+
+    ddp_unused_parameters = True  # the null embedding has no gradient in a step that drops no caption
 
     fitted_settings = ("tokenizer",)
     averages_encoder = False  # keep `encoder_ema`, an EMA copy of the encoder for `generate` (dalle, cgan)
@@ -104,7 +107,7 @@ class Conditioned:
         encoder = self.fitted_encoder()
         drop = None
         if self.training and drop_prob > 0:
-            drop = torch.rand(len(condition)) < drop_prob
+            drop = shard(lambda m: torch.rand(m), len(condition)) < drop_prob
         return encoder(condition, drop)
 
     def empty_condition(self, n: int):
