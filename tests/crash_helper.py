@@ -80,3 +80,27 @@ class SignalAtStep(Callback):
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
         if trainer.global_step == self.step and trainer.global_rank == self.rank:
             os.kill(os.getpid(), self.signum)
+
+
+class RecordHparams(Callback):
+    """Write what this rank trains with to DIRPATH/hparams_rank{R}.json, refusing to write it twice."""
+
+    def __init__(self, dirpath: str):
+        self.dirpath = dirpath
+
+    def on_train_start(self, trainer, pl_module):
+        import json
+
+        with open(os.path.join(self.dirpath, f"hparams_rank{trainer.global_rank}.json"), "x") as f:
+            json.dump({"optim_g": dict(pl_module.hparams.optim_g), "world_size": trainer.world_size}, f)
+
+
+class FailInJob(Callback):
+    """Raise when training starts in the sweep job whose folder is named `job`."""
+
+    def __init__(self, job: str):
+        self.job = str(job)
+
+    def on_train_start(self, trainer, pl_module):
+        if os.path.basename(os.path.normpath(trainer.default_root_dir)) == self.job:
+            raise RuntimeError(f"job {self.job} crashed on purpose")

@@ -19,7 +19,7 @@ def test_every_subpackage_is_listed_for_the_wheel():
     found = {"genlab." + ".".join(p.parent.relative_to(ROOT / "src" / "genlab").parts)
              for p in (ROOT / "src" / "genlab").rglob("__init__.py")}
     found = {f.rstrip(".") for f in found}
-    assert found | {"genlab.conf"} == listed
+    assert found | {"genlab.conf", "hydra_plugins.genlab_sweepers"} == listed
 
 
 def test_config_tree_is_the_package_genlab_conf():

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import math
 import os
 import sys
 from collections.abc import Sequence
@@ -17,7 +18,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from genlab.errors import ConfigError, exit_on_error
+from genlab.errors import ConfigError, GenlabError, exit_on_error
 
 
 def is_rank_zero_process() -> bool:
@@ -302,7 +303,10 @@ def fit(cfg: DictConfig, out: Path, ckpt_path: str | None, ckpt: dict | None, ch
         if metric not in trainer.callback_metrics:
             raise ConfigError(f"optimized_metric={metric} was not logged; logged metrics are "
                               f"{sorted(trainer.callback_metrics)}")
-        return float(trainer.callback_metrics[metric])
+        value = float(trainer.callback_metrics[metric])
+        if not math.isfinite(value):  # a sweeper would rank it: fail the trial instead
+            raise GenlabError(f"optimized_metric={metric} is {value} at step {trainer.global_step}")
+        return value
     return None
 
 
@@ -338,9 +342,9 @@ def _hydra_main(cfg: DictConfig) -> float | None:
     from hydra.types import RunMode
 
     hc = HydraConfig.get()
-    if hc.mode == RunMode.MULTIRUN:
-        cfg.paths.output_dir = hc.runtime.output_dir  # one folder per sweep job, under the sweep's folder
     overrides = list(hc.overrides.task)
+    if hc.mode == RunMode.MULTIRUN:
+        return sweep_job(cfg, overrides, hc)
     if _resume_argv:
         overrides = _resume_argv.pop("overrides")
         sys.argv = _resume_argv.pop("argv")  # DDP ranks are launched with the command as typed
@@ -349,6 +353,23 @@ def _hydra_main(cfg: DictConfig) -> float | None:
             return train(cfg, overrides=overrides)
         except KeyboardInterrupt:
             sys.exit(130)  # the shell's convention for a run stopped by Ctrl-C
+
+
+def sweep_job(cfg: DictConfig, overrides: list[str], hc) -> float | None:
+    """One job of a sweep, in a folder of its own under the sweep's folder. An error is said in one line
+    and raised to the sweeper, which records the job as failed (Optuna then goes on with the study)."""
+    from genlab.utils.multirun import one_job
+
+    out = Path(hc.runtime.output_dir)
+    cfg.paths.output_dir = str(out)
+    try:
+        with one_job(overrides, out):
+            return train(cfg, overrides=overrides)
+    except GenlabError as exc:
+        print(f"error: sweep job {out.name} ({' '.join(overrides)}): {exc}", file=sys.stderr)
+        raise
+    except KeyboardInterrupt:
+        sys.exit(130)
 
 
 _resume_argv: dict = {}
@@ -382,7 +403,19 @@ def main() -> None:
         sys.stdout.reconfigure(line_buffering=True)  # redirected output (nohup, SLURM) shows lines as they come
     os.environ.setdefault("HYDRA_FULL_ERROR", "0")
     sys.argv = [sys.argv[0], *split_resume_argv(sys.argv[1:])]
+    if any(a in ("-m", "--multirun") or a.startswith(("hparams_search=", "hydra/sweeper=")) for a in sys.argv[1:]):
+        register_sweepers()
     _hydra_main()
+
+
+def register_sweepers() -> None:
+    """genlab's sweeper (hparams_search), for Hydra: its plugin scan misses packages of an editable install."""
+    from hydra.core.plugins import Plugins
+
+    from hydra_plugins.genlab_sweepers.optuna_sweeper import OptunaSweeper, ResumableOptunaSweeper
+
+    if OptunaSweeper is not None:
+        Plugins.instance().register(ResumableOptunaSweeper)
 
 
 if __name__ == "__main__":

@@ -57,7 +57,8 @@ class Autoencoder(GenerativeModel):
     optimizer_settings = ("optimizer",)
 
     def __init__(self, image_size: int = 32, channels: int = 3, latent_dim: int = 32, width: int = 32,
-                 optimizer: dict | None = None):
+                 optimizer: dict | None = None,
+                 compile: bool | str = False, channels_last: bool = False):
         super().__init__(image_size, channels)
         if not isinstance(latent_dim, int) or latent_dim < 1:
             raise ConfigError(f"model.latent_dim={latent_dim!r} must be a positive integer")
@@ -118,7 +119,7 @@ class Autoencoder(GenerativeModel):
         x = batch["image"]
         z = self.encode(x)
         self.remember_latents(z)
-        loss = F.mse_loss(self.decode(z), x)
+        loss = F.mse_loss(self.decode(z).float(), x)  # fp32 under mixed precision
         self.log_dict({"train/loss": loss, "train/mse": loss}, prog_bar=True, batch_size=x.shape[0])
         return loss
 
@@ -141,6 +142,12 @@ class Autoencoder(GenerativeModel):
         self.refit_density()  # the state dict was gathered before this hook: update its copy too
         for name, value in self.density.state_dict().items():
             checkpoint["state_dict"][f"density.{name}"] = value.detach().clone()
+        if self._latents:  # a resumed run fits its density to the same latents as an uninterrupted one
+            checkpoint["latent_memory"] = torch.cat(self._latents)[-LATENT_MEMORY:].clone()
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        memory = checkpoint.get("latent_memory")
+        self._latents = [memory.float()] if memory is not None else []
 
     def configure_optimizers(self):
         return build_optimizer(self.hparams.optimizer or ADAM, self.parameters())

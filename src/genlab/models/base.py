@@ -122,6 +122,27 @@ class GenerativeModel(LightningModule):
         since (a lower learning rate, say) take effect here, from the resumed step on."""
         apply_optimizer_settings(self)
 
+    # ---- speed options (every family's `compile` and `channels_last` settings) -----------------------
+    def configure_model(self) -> None:
+        """Lightning's hook before fitting. `channels_last`: the memory format of convolutional weights (a
+        convolution then computes in it, and passes it on, whatever its input's layout). `compile`: torch.compile every trained network (True: the default backend, a string:
+        that backend), in place, so that the state dict's names are the plain model's and checkpoints load
+        anywhere."""
+        if self.hparams.get("channels_last"):
+            self.to(memory_format=torch.channels_last)
+        backend = self.hparams.get("compile")
+        if backend and not getattr(self, "_compiled", False):
+            from torch._dynamo import list_backends
+
+            backend = "inductor" if backend is True else backend
+            if backend not in list_backends(exclude_tags=()):
+                raise ConfigError(f"model.compile={backend!r} is not a torch.compile backend; use true (inductor), "
+                                  f"aot_eager or eager")
+            for net in self.children():
+                if any(p.requires_grad for p in net.parameters()):
+                    net.compile(backend=backend)
+            self._compiled = True
+
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         from genlab import __version__
 

@@ -39,13 +39,14 @@ class CGAN(Conditioned, GAN):
                  diffaugment: str = "", optim_g: dict | None = None, optim_d: dict | None = None,
                  warmup_steps: int = 0, lr_decay: str = "none", ema_decay: float = 0.999, ema_start: int = 0,
                  truncation: float | None = None, condition: str = "caption", text_encoder: dict | None = None,
-                 tokenizer: dict | None = None, num_classes: int = 0):
+                 tokenizer: dict | None = None, num_classes: int = 0,
+                 compile: bool | str = False, channels_last: bool = False):
         text_encoder = dict(text_encoder or TEXT_ENCODER)
         check_condition_settings(condition, text_encoder, num_classes)
         optim_g, optim_d = optim_g or ADAM, optim_d or ADAM  # the hyperparameters record this frame's values
         super().__init__(image_size, channels, latent_dim, g_width, d_width, g_norm, d_norm, spectral_norm,
                          minibatch_std, loss, n_dis, r1_gamma, gp_weight, diffaugment, optim_g, optim_d,
-                         warmup_steps, lr_decay, ema_decay, ema_start, truncation)
+                         warmup_steps, lr_decay, ema_decay, ema_start, truncation, compile, channels_last)
         self.save_hyperparameters()
         self.build_condition_encoder()
 
@@ -67,7 +68,7 @@ class CGAN(Conditioned, GAN):
         return super().generator_loss(fake, cond.detach())
 
     def critic(self, x: torch.Tensor, cond=None) -> torch.Tensor:
-        return self.discriminator(self._d_input(x), cond)
+        return self.discriminator(self._d_input(x), cond).float()  # losses in fp32 (GAN.critic)
 
     def discriminator_parameters(self) -> list:
         # the condition encoder trains with D (optim_d); G's update sees its output detached (fake_images, generator_loss)

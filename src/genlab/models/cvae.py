@@ -26,10 +26,11 @@ class CVAE(Conditioned, VAE):
 
     def __init__(self, image_size: int = 32, channels: int = 3, latent_dim: int = 16, width: int = 32,
                  beta: float = 1.0, condition: str = "caption", text_encoder: dict | None = None,
-                 tokenizer: dict | None = None, num_classes: int = 0, optimizer: dict | None = None):
+                 tokenizer: dict | None = None, num_classes: int = 0, optimizer: dict | None = None,
+                 compile: bool | str = False, channels_last: bool = False):
         text_encoder = dict(text_encoder or TEXT_ENCODER)
         check_condition_settings(condition, text_encoder, num_classes)
-        super().__init__(image_size, channels, latent_dim, width, beta, optimizer)
+        super().__init__(image_size, channels, latent_dim, width, beta, optimizer, compile, channels_last)
         self.save_hyperparameters()
         self.build_condition_encoder()
 

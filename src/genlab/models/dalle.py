@@ -52,7 +52,8 @@ class DALLE(Conditioned, GenerativeModel):
                  tokenizer: dict | None = None, num_classes: int = 0, caption_dropout: float = 0.1,
                  dim: int = 128, layers: int = 4, heads: int = 4, dropout: float = 0.0,
                  optimizer: dict | None = None, warmup_steps: int = 100, lr_decay: str = "cosine",
-                 ema_decay: float = 0.995):
+                 ema_decay: float = 0.995,
+                 compile: bool | str = False, channels_last: bool = False):
         super().__init__(image_size, channels)
         text_encoder = dict(text_encoder or TEXT_ENCODER)
         check_condition_settings(condition, text_encoder, num_classes)
@@ -116,7 +117,7 @@ class DALLE(Conditioned, GenerativeModel):
         tokens = self.vqvae.encode_to_indices(batch["image"]).flatten(1)
         states, pad_mask, _ = self.encode_condition(self.condition_from_batch(batch), self.hparams.caption_dropout)
         logits = self.prior(states, pad_mask, tokens)
-        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tokens.reshape(-1))
+        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), tokens.reshape(-1))  # fp32 under bf16
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         loss = self.loss(batch)

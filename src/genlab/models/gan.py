@@ -50,7 +50,8 @@ class GAN(GenerativeModel):
                  loss: str = "hinge", n_dis: int = 1, r1_gamma: float = 0.0, gp_weight: float = 10.0,
                  diffaugment: str = "", optim_g: dict | None = None, optim_d: dict | None = None,
                  warmup_steps: int = 0, lr_decay: str = "none", ema_decay: float = 0.999, ema_start: int = 0,
-                 truncation: float | None = None):
+                 truncation: float | None = None,
+                 compile: bool | str = False, channels_last: bool = False):
         super().__init__(image_size, channels)
         if loss not in LOSSES:
             raise ConfigError(f"model.loss={loss!r} is not known; use one of {list(LOSSES)}")
@@ -122,8 +123,9 @@ class GAN(GenerativeModel):
         return self.generator(self.sample_z(n))
 
     def critic(self, x: torch.Tensor, cond=None) -> torch.Tensor:
-        """The discriminator's logits (B,) for images, through DiffAugment when it is on."""
-        return self.discriminator(self._d_input(x))
+        """The discriminator's logits (B,) for images, through DiffAugment when it is on (in fp32: the
+        losses are computed in fp32 under mixed precision)."""
+        return self.discriminator(self._d_input(x)).float()
 
     def discriminator_parameters(self) -> list:
         """What the discriminator's optimizer updates."""

@@ -23,10 +23,11 @@ class VAE(Autoencoder):
     """Args as `Autoencoder`, plus beta: weight of the KL term (1 = the ELBO)."""
 
     def __init__(self, image_size: int = 32, channels: int = 3, latent_dim: int = 16, width: int = 32,
-                 beta: float = 1.0, optimizer: dict | None = None):
+                 beta: float = 1.0, optimizer: dict | None = None,
+                 compile: bool | str = False, channels_last: bool = False):
         if not beta >= 0:
             raise ConfigError(f"model.beta={beta!r} must be zero or positive")
-        super().__init__(image_size, channels, latent_dim, width, optimizer)
+        super().__init__(image_size, channels, latent_dim, width, optimizer, compile, channels_last)
         self.save_hyperparameters()
 
     def build(self) -> None:
@@ -59,7 +60,7 @@ class VAE(Autoencoder):
         mu, logvar = self.posterior(x, condition)
         eps = shard(lambda m: torch.randn(m, *mu.shape[1:], dtype=mu.dtype, device=mu.device), mu.shape[0])
         z = mu + eps * (0.5 * logvar).exp()
-        recon = self.decode(z, condition)
+        recon = self.decode(z, condition).float()  # the likelihood in fp32 under mixed precision
         dims = x[0].numel()
         sigma = self.log_sigma.exp()
         nll = (0.5 * ((x - recon) / sigma) ** 2 + self.log_sigma + 0.5 * math.log(2 * math.pi)).flatten(1).sum(1)

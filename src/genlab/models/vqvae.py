@@ -26,7 +26,8 @@ class VQVAE(Autoencoder):
 
     def __init__(self, image_size: int = 32, channels: int = 3, codebook_size: int = 64, code_dim: int = 16,
                  downsample: int = 2, width: int = 32, commitment: float = 0.25, ema_decay: float = 0.99,
-                 local_codes: bool = False, optimizer: dict | None = None):
+                 local_codes: bool = False, optimizer: dict | None = None,
+                 compile: bool | str = False, channels_last: bool = False):
         if image_size % (2 ** downsample):
             raise ConfigError(f"image size {image_size} is not divisible by 2**model.downsample="
                               f"{2 ** downsample}; change data.image_size or model.downsample")
@@ -35,7 +36,7 @@ class VQVAE(Autoencoder):
         self._grid = image_size // 2 ** downsample
         self._settings = {"codebook_size": codebook_size, "code_dim": code_dim, "downsample": downsample,
                           "ema_decay": ema_decay, "local_codes": local_codes}
-        super().__init__(image_size, channels, code_dim, width, optimizer)
+        super().__init__(image_size, channels, code_dim, width, optimizer, compile, channels_last)
         self.save_hyperparameters()
         del self.hparams["latent_dim"]  # the parent's name for code_dim
         # the tokenizer's shape for a model over its codes: indices are (B, *token_grid), in 0..codebook_size-1
@@ -89,7 +90,7 @@ class VQVAE(Autoencoder):
         self.remember_latents(h)
         q, _, stats = self.quantizer(self._flat(h))
         recon = self.decoder(self._grid_of(q, x.shape[0]))
-        mse = F.mse_loss(recon, x)
+        mse = F.mse_loss(recon.float(), x)  # fp32 under mixed precision
         loss = mse + self.hparams.commitment * stats["commitment"]
         self.log_dict({"train/loss": loss, "train/mse": mse, "train/commitment": stats["commitment"],
                        "train/perplexity": stats["perplexity"], "train/codebook_usage": stats["usage"]},

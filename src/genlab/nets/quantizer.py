@@ -38,7 +38,12 @@ class EMAQuantizer(nn.Module):
         return F.embedding(idx, self.embed)
 
     def forward(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, dict]:
-        """z (N, dim) -> (straight-through quantised z, indices, stats). Updates the codebook in training."""
+        """z (N, dim) -> (straight-through quantised z, indices, stats). Updates the codebook in training.
+        Always in fp32, also under mixed precision: bf16 distances pick wrong codes and bf16 sums drift."""
+        with torch.autocast(z.device.type, enabled=False):
+            return self._forward(z.float())
+
+    def _forward(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, dict]:
         idx = self.indices(z.detach())
         q = self.lookup(idx)
         onehot = F.one_hot(idx, self.codebook_size).type(z.dtype)

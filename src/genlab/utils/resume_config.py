@@ -22,7 +22,8 @@ from omegaconf import DictConfig, OmegaConf
 from genlab.errors import ConfigError
 
 MUTABLE = ("trainer.", "stage1.max_steps", "logger", "callbacks.", "paths.data_dir", "ckpt_path", "optimized_metric",
-           "model.optim", "model.lr_decay", "model.warmup_steps", "data.num_workers", "data.pin_memory")
+           "model.optim", "model.lr_decay", "model.warmup_steps", "model.compile", "model.channels_last",
+           "data.num_workers", "data.pin_memory")
 # presets that rewrite the whole config cannot be re-applied to a saved run; any other group's option is
 # composed and compared key by key (so `model=gan` on a gan run changes nothing and is accepted)
 GROUPS_THAT_CANNOT_BE_GIVEN = ("experiment", "hparams_search", "paths")
