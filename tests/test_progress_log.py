@@ -65,10 +65,10 @@ def test_lines_on_stdout_and_in_the_log(make_cfg, capsys, progress_records):
         assert rate > 0
         assert abs(eta - (6 - int(m[1])) / rate) <= 1  # the ETA is the steps left at the last interval's rate
         found = dict(pair.split(" ") for pair in m[5].split("  "))
-        assert list(found) == ["loss_d", "loss_g"]  # what the GAN shows in its progress bar
+        assert list(found) == ["d_loss", "g_loss"]  # what the GAN shows in its progress bar
         assert all(isinstance(float(v), float) for v in found.values())
     last = dict(pair.split(" ") for pair in parsed[-1][5].split("  "))
-    assert last == {k: f"{float(v):.4g}" for k, v in trainer.progress_bar_metrics.items()}
+    assert last == {k.removeprefix("train/"): f"{float(v):.4g}" for k, v in trainer.progress_bar_metrics.items()}
     assert seconds(parsed[-1][6]) == 0
     done = DONE.fullmatch(lines[3])
     assert done and int(done[1]) == 6 and seconds(done[2]) >= 0

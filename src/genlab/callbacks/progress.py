@@ -13,4 +13,4 @@ class StepProgressBar(RichProgressBar):
         metrics = super().get_metrics(trainer, pl_module)
         metrics.pop("v_num", None)
         total = trainer.max_steps if trainer.max_steps and trainer.max_steps > 0 else "?"
-        return {"step": f"{trainer.global_step}/{total}", **metrics}
+        return {"step": f"{trainer.global_step}/{total}", **{k.removeprefix("train/"): v for k, v in metrics.items()}}

@@ -1,4 +1,4 @@
-"""Progress as plain lines, for logs: `step 150/2000 (7.5%)  4.8 steps/s  loss_d 1.234  loss_g 0.567  ETA 6m25s`.
+"""Progress as plain lines, for logs: `step 150/2000 (7.5%)  4.8 steps/s  d_loss 1.234  g_loss 0.567  ETA 6m25s`.
 
 Every `every_n_steps` steps, and once when training ends, one line goes to the `genlab.progress` logger (the
 train entry point writes the `genlab` logger to RUN/train.log) and, when stdout is not a terminal (nohup,
@@ -33,7 +33,7 @@ def duration(seconds: float) -> str:
 
 def losses(trainer) -> dict[str, float]:
     """Up to MAX_LOSSES values the model shows: its progress-bar metrics, else its train/* metrics."""
-    shown = {k: v for k, v in trainer.progress_bar_metrics.items() if k != "v_num"}
+    shown = {k.removeprefix("train/"): v for k, v in trainer.progress_bar_metrics.items() if k != "v_num"}
     if not shown:
         shown = {k.removeprefix("train/"): v for k, v in trainer.callback_metrics.items() if k.startswith("train/")}
     out = {}

@@ -122,8 +122,7 @@ class DALLE(Conditioned, GenerativeModel):
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         loss = self.loss(batch)
         n = batch["image"].shape[0]
-        self.log("train/loss", loss, batch_size=n)
-        self.log("loss", loss, prog_bar=True, logger=False, batch_size=n)
+        self.log("train/loss", loss, prog_bar=True, batch_size=n)
         return loss
 
     def optimizer_step(self, *args, **kwargs) -> None:

@@ -191,10 +191,9 @@ class GAN(GenerativeModel):
         for scheduler in schedulers if isinstance(schedulers, list) else [schedulers] if schedulers else []:
             scheduler.step()
 
-        self.log_dict({"train/d_loss": d_loss.detach(), "train/g_loss": g_loss.detach(),
-                       **{f"train/{k}": v for k, v in d_logs.items()}}, prog_bar=False, batch_size=n)
-        self.log("loss_d", d_loss.detach(), prog_bar=True, logger=False, batch_size=n)
-        self.log("loss_g", g_loss.detach(), prog_bar=True, logger=False, batch_size=n)
+        # each self.log costs Lightning about 1 ms (5 % of a step here): every value once
+        self.log_dict({"train/d_loss": d_loss.detach(), "train/g_loss": g_loss.detach()}, prog_bar=True, batch_size=n)
+        self.log_dict({f"train/{k}": v for k, v in d_logs.items()}, batch_size=n)
 
     def update_ema(self) -> None:
         ema_update(self.generator_ema, self.generator, self.global_step - self.hparams.ema_start,

@@ -39,9 +39,10 @@ class EMAQuantizer(nn.Module):
 
     def forward(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, dict]:
         """z (N, dim) -> (straight-through quantised z, indices, stats). Updates the codebook in training.
-        Always in fp32, also under mixed precision: bf16 distances pick wrong codes and bf16 sums drift."""
+        In the codebook's precision (fp32), also under mixed precision: bf16 distances pick wrong codes and
+        bf16 sums drift."""
         with torch.autocast(z.device.type, enabled=False):
-            return self._forward(z.float())
+            return self._forward(z.to(self.embed.dtype))
 
     def _forward(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, dict]:
         idx = self.indices(z.detach())

@@ -33,8 +33,6 @@ def check_condition_settings(condition: str, text_encoder: dict, num_classes: in
 class Conditioned:
     """Mixin placed before the family's base class: `class CGAN(Conditioned, GAN)`."""
 
-    ddp_unused_parameters = True  # the null embedding has no gradient in a step that drops no caption
-
     fitted_settings = ("tokenizer",)
     averages_encoder = False  # keep `encoder_ema`, an EMA copy of the encoder for `generate` (dalle, cgan)
     condition_encoder: ConditionEncoder | None

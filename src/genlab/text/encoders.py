@@ -66,8 +66,8 @@ class ConditionEncoder(nn.Module):
         null = self.is_empty(condition).to(states.device)
         if drop is not None:
             null = null | drop.to(states.device)
-        if not null.any():
-            return Encoded(states, pad_mask, pooled)
+        # no early return when no row is null: the null embedding then takes part with a zero gradient, so
+        # DDP needs no search for unused parameters (the outputs are the same either way)
         first = torch.zeros_like(pad_mask)
         first[:, 0] = True
         row = null[:, None]
