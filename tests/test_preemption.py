@@ -96,7 +96,10 @@ def ctrl_c_run(tmp_path, times, extra=()):
                            "+callbacks.ctrl_c._target_=crash_helper.InterruptAtStep", "+callbacks.ctrl_c.step=5",
                            f"+callbacks.ctrl_c.times={times}", f"paths.output_dir={out}"],
                           capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120,
-                          start_new_session=True)  # its own process group, which the helper signals
+                          start_new_session=True,  # its own process group, which the helper signals
+                          # as from a terminal: a runner started in the background (`pytest &`) ignores SIGINT,
+                          # which its children would inherit
+                          preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     return proc, out, log
 
 

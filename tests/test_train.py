@@ -135,17 +135,6 @@ def test_cli_bad_inputs_exit_nonzero_with_one_sentence(tmp_path, run_inproc):
     assert "Traceback" not in result.stderr
 
 
-def test_cli_ddp_on_two_cpu_processes(tmp_path):
-    out = tmp_path / "ddp"
-    result = run_cli("trainer=ddp", "trainer.accelerator=cpu", "trainer.max_steps=4", "model.g_width=8",
-                     "model.d_width=8", "data.source.num_train=128", "data.batch_size=16",
-                     "callbacks.progress_bar=null", f"paths.output_dir={out}", cwd=tmp_path)
-    assert result.returncode == 0, result.stderr[-2000:]
-    ckpt = torch.load(out / "checkpoints" / "last.ckpt", weights_only=True)
-    assert ckpt["global_step"] == 4
-    assert (out / "samples" / "final.png").exists()
-
-
 def test_export_safetensors_and_load_back(make_cfg, tmp_path):
     import json
 
