@@ -137,4 +137,5 @@ def test_warmup_schedule_scales_learning_rates():
     model = GAN(image_size=16, warmup_steps=10, lr_decay="linear", **TINY)
     trainer = fit(model, 5)
     lrs = [o.param_groups[0]["lr"] for o in trainer.optimizers]
-    assert lrs == pytest.approx([2e-4 * 6 / 10] * 2)
+    base = [model.hparams.optim_g["lr"], model.hparams.optim_d["lr"]]
+    assert base == [2e-3, 2e-3] and lrs == pytest.approx([lr * 6 / 10 for lr in base])  # step 5 of a 10-step warm-up

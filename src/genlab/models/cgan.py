@@ -14,10 +14,9 @@ from genlab.models.base import as_generator
 from genlab.models.gan import ADAM, GAN
 from genlab.nets.cgan import ConditionalGenerator, ProjectionDiscriminator
 from genlab.nets.ema import ema_update
-from genlab.text.conditioning import Conditioned, check_condition_settings
+from genlab.text.conditioning import Conditioned, check_condition_settings, transformer_text_encoder
 
-TEXT_ENCODER = {"_target_": "genlab.text.TransformerTextEncoder", "tokenizer": "word", "dim": 64, "layers": 2,
-                "heads": 4, "max_length": 32}
+TEXT_ENCODER = transformer_text_encoder(dim=64)  # only its pooled embedding is used: narrower
 
 
 class CGAN(Conditioned, GAN):
@@ -33,9 +32,9 @@ class CGAN(Conditioned, GAN):
     averages_encoder = True
 
     def __init__(self, image_size: int = 32, channels: int = 3, latent_dim: int = 128, g_width: int = 64,
-                 d_width: int = 64, g_norm: str = "batch", d_norm: str = "none", spectral_norm: bool = True,
-                 minibatch_std: bool = False,
-                 loss: str = "hinge", n_dis: int = 1, r1_gamma: float = 0.0, gp_weight: float = 10.0,
+                 d_width: int = 32, g_norm: str = "batch", d_norm: str = "none", spectral_norm: bool = True,
+                 minibatch_std: bool = True,
+                 loss: str = "nonsaturating", n_dis: int = 1, r1_gamma: float = 0.0, gp_weight: float = 10.0,
                  diffaugment: str = "", optim_g: dict | None = None, optim_d: dict | None = None,
                  warmup_steps: int = 0, lr_decay: str = "none", ema_decay: float = 0.999, ema_start: int = 0,
                  truncation: float | None = None, condition: str = "caption", text_encoder: dict | None = None,

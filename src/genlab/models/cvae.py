@@ -12,12 +12,12 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from genlab.models.autoencoder import ADAM
 from genlab.models.vae import VAE
 from genlab.nets.conv import VectorDecoder, VectorEncoder
-from genlab.text.conditioning import Conditioned, check_condition_settings
+from genlab.text.conditioning import Conditioned, check_condition_settings, transformer_text_encoder
 
-TEXT_ENCODER = {"_target_": "genlab.text.TransformerTextEncoder", "tokenizer": "word", "dim": 64, "layers": 2,
-                "heads": 4, "max_length": 32}
+TEXT_ENCODER = transformer_text_encoder(dim=64)  # only its pooled embedding is used: narrower
 
 
 class CVAE(Conditioned, VAE):
@@ -30,6 +30,7 @@ class CVAE(Conditioned, VAE):
                  compile: bool | str = False, channels_last: bool = False):
         text_encoder = dict(text_encoder or TEXT_ENCODER)
         check_condition_settings(condition, text_encoder, num_classes)
+        optimizer = optimizer or ADAM  # the hyperparameters record this frame's values
         super().__init__(image_size, channels, latent_dim, width, beta, optimizer, compile, channels_last)
         self.save_hyperparameters()
         self.build_condition_encoder()

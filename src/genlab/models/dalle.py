@@ -22,12 +22,11 @@ from genlab.nets.ema import ema_copy, ema_update
 from genlab.nets.transformer import ImageTokenTransformer, KVCache
 from genlab.sampling import check_sampling_options, guide, sample_sequence
 from genlab.sampling.guidance import check_guidance
-from genlab.text.conditioning import Conditioned, check_condition_settings
+from genlab.text.conditioning import Conditioned, check_condition_settings, transformer_text_encoder
 from genlab.utils.lr_schedule import schedulers_for, warmup_decay
 
 ADAMW = {"_target_": "torch.optim.AdamW", "lr": 1e-3, "betas": [0.9, 0.95], "weight_decay": 0.01}
-TEXT_ENCODER = {"_target_": "genlab.text.TransformerTextEncoder", "tokenizer": "word", "dim": 128, "layers": 2,
-                "heads": 4, "max_length": 16, "vocab_size": 512}
+TEXT_ENCODER = transformer_text_encoder(max_length=16)  # captions of shapes are short
 VQVAE_CLASS = "genlab.models.vqvae.VQVAE"
 
 

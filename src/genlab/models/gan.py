@@ -19,7 +19,7 @@ from genlab.utils.distributed import shard
 from genlab.utils.lr_schedule import schedulers_for, warmup_decay
 
 LOSSES = ("nonsaturating", "hinge", "wgan_gp")
-ADAM = {"_target_": "torch.optim.Adam", "lr": 2e-4, "betas": [0.5, 0.999]}
+ADAM = {"_target_": "torch.optim.Adam", "lr": 2e-3, "betas": [0.0, 0.99]}  # as conf/model/gan.yaml
 
 
 class GAN(GenerativeModel):
@@ -45,9 +45,9 @@ class GAN(GenerativeModel):
     ddp_unused_parameters = True  # the generator has no gradient in the discriminator update, and back
 
     def __init__(self, image_size: int = 32, channels: int = 3, latent_dim: int = 128, g_width: int = 64,
-                 d_width: int = 64, g_norm: str = "batch", d_norm: str = "none", spectral_norm: bool = True,
-                 minibatch_std: bool = False,
-                 loss: str = "hinge", n_dis: int = 1, r1_gamma: float = 0.0, gp_weight: float = 10.0,
+                 d_width: int = 32, g_norm: str = "batch", d_norm: str = "none", spectral_norm: bool = True,
+                 minibatch_std: bool = True,
+                 loss: str = "nonsaturating", n_dis: int = 1, r1_gamma: float = 0.0, gp_weight: float = 10.0,
                  diffaugment: str = "", optim_g: dict | None = None, optim_d: dict | None = None,
                  warmup_steps: int = 0, lr_decay: str = "none", ema_decay: float = 0.999, ema_start: int = 0,
                  truncation: float | None = None,

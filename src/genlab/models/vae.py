@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from genlab.errors import ConfigError
-from genlab.models.autoencoder import Autoencoder, bits_per_dim
+from genlab.models.autoencoder import ADAM, Autoencoder, bits_per_dim
 from genlab.models.base import as_generator
 from genlab.nets.conv import VectorDecoder, VectorEncoder
 from genlab.utils.distributed import shard
@@ -27,6 +27,7 @@ class VAE(Autoencoder):
                  compile: bool | str = False, channels_last: bool = False):
         if not beta >= 0:
             raise ConfigError(f"model.beta={beta!r} must be zero or positive")
+        optimizer = optimizer or ADAM  # the hyperparameters record this frame's values
         super().__init__(image_size, channels, latent_dim, width, optimizer, compile, channels_last)
         self.save_hyperparameters()
 

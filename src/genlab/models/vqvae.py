@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from genlab.errors import ConfigError
-from genlab.models.autoencoder import Autoencoder
+from genlab.models.autoencoder import ADAM, Autoencoder
 from genlab.nets.conv import ConvDecoder, ConvEncoder, PatchEncoder
 from genlab.nets.quantizer import EMAQuantizer
 
@@ -36,6 +36,7 @@ class VQVAE(Autoencoder):
         self._grid = image_size // 2 ** downsample
         self._settings = {"codebook_size": codebook_size, "code_dim": code_dim, "downsample": downsample,
                           "ema_decay": ema_decay, "local_codes": local_codes}
+        optimizer = optimizer or ADAM  # the hyperparameters record this frame's values
         super().__init__(image_size, channels, code_dim, width, optimizer, compile, channels_last)
         self.save_hyperparameters()
         del self.hparams["latent_dim"]  # the parent's name for code_dim

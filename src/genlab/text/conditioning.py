@@ -14,6 +14,13 @@ from genlab.nets.ema import ema_copy
 from genlab.text.encoders import ConditionEncoder, Encoded, LabelEmbedder
 from genlab.utils.distributed import shard
 
+
+def transformer_text_encoder(**changes) -> dict:
+    """conf/model/text_encoder/transformer.yaml as a dict, with a family's changes: the Python default of
+    every conditional family's `text_encoder` (tests/test_config.py holds the two equal)."""
+    return {"_target_": "genlab.text.TransformerTextEncoder", "tokenizer": "word", "vocab_size": 512, "dim": 128,
+            "layers": 2, "heads": 4, "max_length": 32, **changes}
+
 CONDITIONS = ("caption", "label")
 
 
