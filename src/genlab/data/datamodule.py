@@ -53,7 +53,7 @@ class GenDataModule(LightningDataModule):
     A source without its own `val` split is split with `val_fraction`, by a permutation seeded by `split_seed`.
     `options` are a data set's own top-level settings (`root`, `skip_corrupt` for `folder`), declared at the
     top of its config so the command line stays short (`data.root=...`); they reach the source by
-    interpolation and are kept here for reference.
+    interpolation, and are accepted here only so that the config can hold them.
     """
 
     def __init__(self, source: Source, image_size: int, channels: int, batch_size: int = 64,
@@ -77,7 +77,6 @@ class GenDataModule(LightningDataModule):
         self.source, self.image_size, self.channels = source, image_size, channels
         self.batch_size, self.num_workers, self.pin_memory = batch_size, num_workers, pin_memory
         self.val_fraction, self.split_seed, self.seed = val_fraction, split_seed, seed
-        self.options = options
         self.datasets: dict[str, Dataset] = {}
 
     # metadata --------------------------------------------------------------------------------------

@@ -85,8 +85,3 @@ class VAE(Autoencoder):
 
     def refit_density(self) -> None:
         """A VAE samples its prior; nothing to fit."""
-
-    def kl_per_dimension(self, x: torch.Tensor, condition=None) -> torch.Tensor:
-        """Mean KL of each latent dimension over a batch: which dimensions carry information (traversals)."""
-        mu, logvar = self.posterior(x, condition)
-        return (0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar)).mean(0)

@@ -63,7 +63,6 @@ class ConditionalGenerator(nn.Module):
             c //= 2
         self.ups, self.norms = nn.ModuleList(ups), nn.ModuleList(norms)
         self.out = nn.ConvTranspose2d(c, channels, 4, 2, 1)
-        self.latent_dim, self.cond_dim = latent_dim, cond_dim
         self.apply(_init_convs)
 
     def forward(self, z: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
@@ -85,7 +84,6 @@ class ProjectionDiscriminator(Discriminator):
         project = nn.Linear(cond_dim, width * 2 ** (k - 1) * base * base, bias=False)
         nn.init.normal_(project.weight, 0.0, 0.02)
         self.project = _sn(project) if spectral_norm else project
-        self.cond_dim = cond_dim
 
     def forward(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         h = self.body(x)

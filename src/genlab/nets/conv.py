@@ -38,7 +38,6 @@ class ConvEncoder(nn.Module):
             c = c_next
         layers += [_norm(c), nn.SiLU(), nn.Conv2d(c, out_channels, 1)]
         self.net = nn.Sequential(*layers)
-        self.feature_channels = c
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)

@@ -48,7 +48,6 @@ class Generator(nn.Module):
             c //= 2
         layers += [nn.ConvTranspose2d(c, channels, 4, 2, 1), nn.Tanh()]
         self.net = nn.Sequential(*layers)
-        self.latent_dim = latent_dim
         self.apply(dcgan_init)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
@@ -73,9 +72,6 @@ class Discriminator(nn.Module):
         self.minibatch_std = minibatch_std
         self.head = wrap(nn.Conv2d(c + int(minibatch_std), 1, base, 1, 0))
         self.apply(dcgan_init)
-
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.body(x).flatten(1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.body(x)
