@@ -71,8 +71,9 @@ def tokenizer_ceiling(ckpt: Path, num_samples: int) -> dict:
     import genlab
     from genlab.data.shapes import Shapes
     from genlab.metrics.conditional import judged_attributes
-    from genlab.metrics.judge_fid import judge_fid, quantize
+    from genlab.metrics.judge_fid import judge_fid
     from genlab.metrics.judges import load_judge
+    from genlab.utils.images import quantize
 
     torch.set_num_threads(2)
     vqvae, source, judge, result = genlab.load(ckpt), Shapes(), load_judge("shapes"), {}

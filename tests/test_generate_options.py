@@ -50,7 +50,7 @@ def sample(tmp_path, capsys, monkeypatch, *args):
 
 
 def test_truncation_reaches_generate(gan_export, tmp_path, capsys, monkeypatch):
-    from genlab.callbacks.samples import save_grid
+    from genlab.utils.images import save_grid
 
     for out, extra in (("plain.png", []), ("trunc.png", ["generate.truncation=0.5"])):  # no `+` needed
         code, _, err = sample(tmp_path, capsys, monkeypatch, f"ckpt_path={gan_export}", "num_samples=4",

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from genlab.metrics.judge_fid import judge_fid, quantize
+from genlab.metrics.judge_fid import judge_fid
 from genlab.metrics.judges import judge_datamodule, judge_info, load_judge
+from genlab.utils.images import quantize
 
 THRESHOLD = {"shapes": 0.99, "digits": 0.97, "mnist5k": 0.97}
 
@@ -51,7 +52,7 @@ def test_quantisation_matches_png_round_trip(tmp_path):
 def test_judge_fid_callback_logs_monitors_and_is_a_sweep_objective(make_cfg, tmp_path, monkeypatch):
     import csv
 
-    from genlab.callbacks.judge_fid import JudgeFID
+    from genlab.callbacks import JudgeFID
     from genlab.train import train
 
     steps, original = [], JudgeFID.evaluate

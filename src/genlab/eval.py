@@ -19,6 +19,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from genlab.errors import ConfigError, exit_on_error
+from genlab.utils.images import read_images
 from genlab.utils.schema import EVAL
 
 METRICS = EVAL["metrics"].values  # ("fid", "kid", "pr", "is", "cond_acc")
@@ -75,28 +76,6 @@ def extractor(cfg: DictConfig, judge: str | None, image_size: int, channels: int
         raise ConfigError("this data set has no judge network; use feature_extractor=inception")
     return JudgeFeatures(load_judge(judge, image_size, channels)), weights_hash(JUDGE_DIR / f"{judge}.safetensors")
 
-
-def read_images(folder: Path, size: int, channels: int) -> torch.Tensor:
-    import numpy as np
-    from PIL import Image, UnidentifiedImageError
-
-    from genlab.errors import CorruptDataError
-
-    files = sorted(p for p in folder.rglob("*.png"))
-    if not files:
-        raise ConfigError(f"images_dir={folder} holds no PNG images")
-    images = []
-    for path in files:
-        try:
-            with Image.open(path) as img:
-                if img.size != (size, size):
-                    raise ConfigError(f"{path} is {img.size[0]}x{img.size[1]}; the data set is {size}x{size}")
-                arr = np.asarray(img.convert("RGB" if channels == 3 else "L"))
-        except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError) as exc:
-            raise CorruptDataError(f"images_dir: cannot read image {path} ({type(exc).__name__}: {exc}); remove "
-                                   f"it or write the images again") from None
-        images.append(torch.from_numpy(arr.copy()).reshape(size, size, channels).permute(2, 0, 1))
-    return torch.stack(images)
 
 
 def cache_dir(cfg: DictConfig) -> Path | None:
@@ -188,8 +167,8 @@ def distribution_metrics(cfg: DictConfig, wanted: list[str], net, real_set, fake
         kernel_distance,
         precision_recall,
     )
-    from genlab.metrics.judge_fid import quantize
     from genlab.metrics.reference import reference
+    from genlab.utils.images import quantize
 
     def extract(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         parts = [net.features_and_logits(b.to(cfg.device)) for b in images.split(cfg.batch_size)]

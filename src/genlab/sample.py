@@ -120,7 +120,7 @@ def sample(cfg: DictConfig) -> Path:
 
 
 def write(images: torch.Tensor, out: str, nrow: int | None, version: str) -> Path:
-    from genlab.callbacks.samples import save_grid
+    from genlab.utils.images import save_grid
 
     if out.endswith("/") or Path(out).is_dir():
         folder = Path(out)

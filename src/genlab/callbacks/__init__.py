@@ -2,7 +2,7 @@
 
 from genlab.callbacks.checkpoint import Checkpoint
 from genlab.callbacks.divergence import DivergenceGuard
-from genlab.callbacks.judge_fid import JudgeFID
+from genlab.callbacks.periodic_judge_fid import JudgeFID
 from genlab.callbacks.preemption import Preemption
 from genlab.callbacks.progress import StepProgressBar
 from genlab.callbacks.progress_log import ProgressLog

@@ -2,34 +2,15 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import torch
 from pytorch_lightning import Callback
 from pytorch_lightning.loggers import TensorBoardLogger, WandbLogger
 from pytorch_lightning.utilities import rank_zero_only
-from torchvision.utils import make_grid, save_image
 
 from genlab.utils.generate_options import generate_options
-
-
-def image_grid(images: torch.Tensor, nrow: int | None = None) -> torch.Tensor:
-    """(N, C, H, W) in [-1, 1] -> one (3 or 1, H', W') grid in [0, 1]."""
-    nrow = nrow or max(1, int(math.sqrt(images.shape[0])))
-    return make_grid(images.detach().float().cpu(), nrow=nrow, normalize=True, value_range=(-1, 1), padding=2)
-
-
-def to_uint8(grid: torch.Tensor) -> torch.Tensor:
-    """A grid in [0, 1] -> uint8 in 0..255, rounded as `save_image` rounds, so logged grids match the PNGs."""
-    return grid.mul(255).add(0.5).clamp(0, 255).to(torch.uint8)
-
-
-def save_grid(images: torch.Tensor, path: str | Path, nrow: int | None = None) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    save_image(image_grid(images, nrow), path)
-    return path
+from genlab.utils.images import image_grid, save_grid, to_uint8
 
 
 class SampleGrid(Callback):

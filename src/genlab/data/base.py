@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from PIL import Image
 from torch.utils.data import Dataset
+
+from genlab.utils.images import to_image_tensor
 
 
 class Source:
@@ -51,24 +52,6 @@ class SourceDataset(Dataset):
         if not 0 <= index < self.length:
             raise IndexError(index)
         return self.source.item(self.split, index)
-
-
-def to_image_tensor(img: Image.Image | np.ndarray, image_size: int, channels: int) -> torch.Tensor:
-    """PIL image or HxW(xC) uint8 array -> float (C, S, S) in [-1, 1]: resize shorter side, centre crop."""
-    if isinstance(img, np.ndarray):
-        img = Image.fromarray(img)
-    img = img.convert("RGB" if channels == 3 else "L")
-    w, h = img.size
-    if (w, h) != (image_size, image_size):
-        scale = image_size / min(w, h)
-        nw, nh = max(image_size, round(w * scale)), max(image_size, round(h * scale))
-        img = img.resize((nw, nh), Image.BICUBIC if scale > 1 else Image.LANCZOS)
-        left, top = (nw - image_size) // 2, (nh - image_size) // 2
-        img = img.crop((left, top, left + image_size, top + image_size))
-    arr = np.asarray(img, dtype=np.uint8)
-    if arr.ndim == 2:
-        arr = arr[:, :, None]
-    return torch.from_numpy(arr.copy()).permute(2, 0, 1).float().div(127.5).sub(1.0)
 
 
 class ArraySource(Source):

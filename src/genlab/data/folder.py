@@ -9,8 +9,9 @@ from pathlib import Path
 from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
 
-from genlab.data.base import Source, SourceDataset, to_image_tensor
+from genlab.data.base import Source, SourceDataset
 from genlab.errors import ConfigError, CorruptDataError, DataUnavailableError
+from genlab.utils.images import to_image_tensor
 
 EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 

@@ -8,9 +8,10 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from genlab.data.base import Source, SourceDataset, to_image_tensor
+from genlab.data.base import Source, SourceDataset
 from genlab.data.bundled import DIGIT_NAMES
 from genlab.errors import DataUnavailableError
+from genlab.utils.images import to_image_tensor
 
 
 class TorchvisionSource(Source):

@@ -11,7 +11,7 @@ import torch
 from torch.utils.data import Dataset, default_collate
 
 from genlab.errors import ConfigError
-from genlab.metrics.judge_fid import quantize
+from genlab.utils.images import quantize
 
 
 def generate_like(model, examples, indices, batch_size: int, base_seed: int, options: dict | None = None) -> torch.Tensor:

@@ -10,13 +10,7 @@ import torch
 
 from genlab.metrics.frechet import frechet_distance
 from genlab.metrics.judges import load_judge
-
-
-def quantize(images: torch.Tensor) -> torch.Tensor:
-    """[-1, 1] floats -> uint8 with exactly the arithmetic of genlab's PNG writer (torchvision's make_grid
-    with value_range (-1, 1), then save_image), so in-memory and saved images quantise identically."""
-    x = images.detach().float().clamp(-1, 1).add(1).div(2)
-    return x.mul(255).add_(0.5).clamp_(0, 255).to(torch.uint8)
+from genlab.utils.images import quantize
 
 
 def judge_fid(data: str, real_images: torch.Tensor, fake_images: torch.Tensor, batch_size: int = 500) -> float:

@@ -15,8 +15,8 @@ from pytorch_lightning import Callback
 from genlab.errors import ConfigError
 from genlab.metrics.conditional import generate_like
 from genlab.metrics.fid import FID, JudgeFeatures
-from genlab.metrics.judge_fid import quantize
 from genlab.metrics.judges import check_judge_input, load_judge
+from genlab.utils.images import quantize
 
 
 class JudgeFID(Callback):
