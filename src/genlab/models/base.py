@@ -124,10 +124,12 @@ class GenerativeModel(LightningModule):
 
     # ---- speed options (every family's `compile` and `channels_last` settings) -----------------------
     def configure_model(self) -> None:
-        """Lightning's hook before fitting. `channels_last`: the memory format of convolutional weights (a
-        convolution then computes in it, and passes it on, whatever its input's layout). `compile`: torch.compile every trained network (True: the default backend, a string:
-        that backend), in place, so that the state dict's names are the plain model's and checkpoints load
-        anywhere."""
+        """Lightning's hook before fitting.
+
+        `channels_last`: the memory format of convolutional weights (a convolution then computes in it, and
+        passes it on, whatever its input's layout). `compile`: torch.compile every trained network (True:
+        the default backend, a string: that backend), in place, so that the state dict's names are the
+        plain model's and checkpoints load anywhere."""
         if self.hparams.get("channels_last"):
             self.to(memory_format=torch.channels_last)
         backend = self.hparams.get("compile")
