@@ -6,7 +6,7 @@ import json
 
 import pytest
 import torch
-from conftest import run_cli
+from conftest import compose_tiny, run_cli
 
 import genlab
 from genlab.errors import ConfigError
@@ -133,6 +133,14 @@ def test_cli_bad_inputs_exit_nonzero_with_one_sentence(tmp_path, run_inproc):
     assert result.returncode == 2
     assert "error: mnist: the files are not in" in result.stderr and "train-images-idx3-ubyte" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_sample_grids_come_every_n_steps_not_every_epoch(make_cfg, tmp_path):
+    # 128 training images in batches of 16: 8 steps an epoch; validation and a grid every 3 steps
+    train(make_cfg(["trainer.max_steps=7", "trainer.val_check_interval=3"]))
+    grids = sorted(p.name for p in (tmp_path / "run" / "samples").glob("*.png") if "reconstructions" not in p.name)
+    assert grids == ["final.png", "step_0000003.png", "step_0000006.png"]
+    assert compose_tiny([]).trainer.val_check_interval == 500  # the default, whatever an epoch's length
 
 
 def test_export_safetensors_and_load_back(make_cfg, tmp_path):
