@@ -12,7 +12,7 @@ import sys
 
 import optuna
 import torch
-from conftest import ROOT, TINY, TINY_SHAPES, cli, compose_tiny
+from conftest import ROOT, TINY, TINY_SHAPES, cli
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
 GAN = ["model.g_width=8", "model.d_width=8", "model.latent_dim=16", "trainer.max_steps=2"]
@@ -63,15 +63,14 @@ def test_an_optuna_study_goes_on_past_a_failed_trial_and_resumes_from_its_storag
 
 
 def test_the_optuna_search_space_holds_the_defaults():
-    cfg = compose_tiny(["hparams_search=gan_optuna"])
     from hydra import compose, initialize_config_module
     from hydra.core.global_hydra import GlobalHydra
 
     GlobalHydra.instance().clear()
     with initialize_config_module(config_module="genlab.conf", version_base="1.3"):
-        params = compose("train", overrides=["hparams_search=gan_optuna"], return_hydra_config=True).hydra.sweeper.params
+        cfg = compose("train", overrides=["hparams_search=gan_optuna"], return_hydra_config=True)
     GlobalHydra.instance().clear()
-    for key, space in params.items():
+    for key, space in cfg.hydra.sweeper.params.items():
         default = cfg
         for part in key.split("."):
             default = default[part]

@@ -23,6 +23,7 @@ import subprocess
 import sys
 import threading
 
+import torch
 from pytorch_lightning import Callback
 from pytorch_lightning.utilities import rank_zero_info, rank_zero_warn
 
@@ -83,8 +84,6 @@ class Preemption(Callback):
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         if trainer.world_size > 1:
-            import torch
-
             agreed = int(trainer.strategy.reduce(torch.tensor(self.received or 0, device=pl_module.device),
                                                  reduce_op="max"))
             if agreed:

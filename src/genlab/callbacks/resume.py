@@ -10,8 +10,8 @@ restart) cannot shift the random numbers of the next step. So a run resumed from
 mid-epoch, on the last batch of an epoch, after validation, or at the end of a finished run that is then
 extended, continues exactly as the uninterrupted run does. Every rank of a distributed run is seeded
 alike: draws for training examples are made for the global batch and sliced (genlab.utils.distributed),
-so the ranks draw different numbers for different examples, as one process would. The RNG states are still saved (as tensors,
-so checkpoints stay `weights_only`-loadable) for inspection.
+so the ranks draw different numbers for different examples, as one process would. The RNG states are
+still saved (as tensors, so checkpoints stay `weights_only`-loadable) for inspection.
 """
 
 from __future__ import annotations
@@ -43,14 +43,15 @@ def capture_rng() -> dict:
     return state
 
 
-def step_seed(seed: int, step: int, rank: int) -> int:
-    """A 63-bit seed for one training step of one process, well mixed (no two steps share a stream)."""
-    digest = hashlib.blake2b(f"genlab:{seed}:{step}:{rank}".encode(), digest_size=8).digest()
+def step_seed(seed: int, step: int) -> int:
+    """A 63-bit seed for one training step, the same on every rank, well mixed (no two steps share a
+    stream). The ":0" once named the rank: kept, so earlier runs resume with the same numbers."""
+    digest = hashlib.blake2b(f"genlab:{seed}:{step}:0".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "little") >> 1
 
 
-def seed_step(seed: int, step: int, rank: int) -> None:
-    value = step_seed(seed, step, rank)
+def seed_step(seed: int, step: int) -> None:
+    value = step_seed(seed, step)
     torch.manual_seed(value)  # also every CUDA device
     np.random.seed(value % 2**32)
     random.seed(value)
@@ -104,7 +105,7 @@ class ResumeState(Callback):
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
         self._pending = None
         seed = self.seed if self.seed is not None else int(os.environ.get("PL_GLOBAL_SEED", "0") or 0)
-        seed_step(seed, trainer.global_step, 0)  # one stream for all ranks (module docstring)
+        seed_step(seed, trainer.global_step)
 
 
 def checkpoint_differences(a: dict, b: dict) -> list[str]:
