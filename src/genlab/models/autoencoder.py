@@ -1,4 +1,8 @@
-"""Deterministic convolutional autoencoder, and the machinery the whole autoencoder family shares.
+"""The machinery the whole autoencoder family shares (`AutoencoderFamily`), and the deterministic
+convolutional autoencoder.
+
+Every member (Autoencoder, VAE, VQVAE) subclasses `AutoencoderFamily` directly, takes its own settings in
+its constructor and records them itself; the family's constructor takes no setting of theirs.
 
 Generation: a plain autoencoder has no prior, so it samples a Gaussian fitted to recent training latents.
 The fit is refreshed at each validation and whenever a checkpoint is written (so every checkpoint, a
@@ -14,7 +18,6 @@ import torch.nn.functional as F
 from torchmetrics import MeanSquaredError
 from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMeasure
 
-from genlab.errors import ConfigError
 from genlab.models.base import GenerativeModel, as_generator, build_optimizer, check_optimizer
 from genlab.nets.conv import VectorDecoder, VectorEncoder
 from genlab.utils.distributed import all_gather_rows
@@ -45,40 +48,30 @@ class FittedGaussian(torch.nn.Module):
         return self.mean + eps @ self.scale_tril.T
 
 
-class Autoencoder(GenerativeModel):
-    """Deterministic AE: x -> z (latent_dim) -> x'. Loss: mean squared error.
+class AutoencoderFamily(GenerativeModel):
+    """What every autoencoder shares: `encode`/`decode`/`reconstruct`, `generate` through a density over
+    latents (a Gaussian fitted to the last training latents, unless the member samples a prior), validation
+    MSE / PSNR / SSIM, and the latent memory kept in checkpoints.
 
-    Args:
-        image_size, channels: from the data config. latent_dim: size of z. width: channels of the first
-        conv stage (doubling per halving, up to 8x). optimizer: config with a `_target_`.
+    A member's constructor checks its settings, calls this one, calls `save_hyperparameters()` (which
+    checks sizes against genlab.utils.schema before anything is allocated), and builds `encoder`,
+    `decoder` and `density` (a `FittedGaussian` over its latent vectors) from `self.hparams`.
     """
 
     main_loss = "train/loss"
     optimizer_settings = ("optimizer",)
 
-    def __init__(self, image_size: int = 32, channels: int = 3, latent_dim: int = 32, width: int = 32,
-                 optimizer: dict | None = None,
-                 compile: bool | str = False, channels_last: bool = False):
+    density: FittedGaussian
+
+    def __init__(self, image_size: int, channels: int):
         super().__init__(image_size, channels)
-        if not isinstance(latent_dim, int) or latent_dim < 1:
-            raise ConfigError(f"model.latent_dim={latent_dim!r} must be a positive integer")
-        optimizer = check_optimizer("optimizer", optimizer or ADAM)
-        self.save_hyperparameters()
-        self.build()
-        self.density = FittedGaussian(self.latent_size())
         self._latents: list[torch.Tensor] = []
         self.mse = MeanSquaredError()
         self.psnr = PeakSignalNoiseRatio(data_range=1.0)
         self.ssim = StructuralSimilarityIndexMeasure(data_range=1.0)
 
-    # ---- networks (subclasses change sizes here) --------------------------------------------------
-    def build(self) -> None:
-        hp = self.hparams
-        self.encoder = VectorEncoder(hp.channels, hp.image_size, hp.width, hp.latent_dim)
-        self.decoder = VectorDecoder(hp.channels, hp.image_size, hp.width, hp.latent_dim)
-
     def latent_size(self) -> int:
-        return self.hparams.latent_dim
+        return self.density.mean.shape[0]
 
     # ---- the autoencoder interface ----------------------------------------------------------------
     def encode(self, x: torch.Tensor) -> torch.Tensor:
@@ -115,14 +108,6 @@ class Autoencoder(GenerativeModel):
         if self._latents:
             self.density.fit(torch.cat(self._latents)[-LATENT_MEMORY:].to(self.device, self.dtype))
 
-    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
-        x = batch["image"]
-        z = self.encode(x)
-        self.remember_latents(z)
-        loss = F.mse_loss(self.decode(z).float(), x)  # fp32 under mixed precision
-        self.log_dict({"train/loss": loss, "train/mse": loss}, prog_bar=True, batch_size=x.shape[0])
-        return loss
-
     def on_validation_epoch_start(self) -> None:
         self.refit_density()
 
@@ -150,7 +135,34 @@ class Autoencoder(GenerativeModel):
         self._latents = [memory.float()] if memory is not None else []
 
     def configure_optimizers(self):
-        return build_optimizer(self.hparams.optimizer or ADAM, self.parameters())
+        return build_optimizer(self.hparams.optimizer, self.parameters())
+
+
+class Autoencoder(AutoencoderFamily):
+    """Deterministic AE: x -> z (latent_dim) -> x'. Loss: mean squared error.
+
+    Args:
+        image_size, channels: from the data config. latent_dim: size of z. width: channels of the first
+        conv stage (doubling per halving, up to 8x). optimizer: config with a `_target_`.
+    """
+
+    def __init__(self, image_size: int = 32, channels: int = 3, latent_dim: int = 32, width: int = 32,
+                 optimizer: dict | None = None,
+                 compile: bool | str = False, channels_last: bool = False):
+        optimizer = check_optimizer("optimizer", optimizer or ADAM)
+        super().__init__(image_size, channels)
+        self.save_hyperparameters()
+        self.encoder = VectorEncoder(channels, image_size, width, latent_dim)
+        self.decoder = VectorDecoder(channels, image_size, width, latent_dim)
+        self.density = FittedGaussian(latent_dim)
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        x = batch["image"]
+        z = self.encode(x)
+        self.remember_latents(z)
+        loss = F.mse_loss(self.decode(z).float(), x)  # fp32 under mixed precision
+        self.log_dict({"train/loss": loss, "train/mse": loss}, prog_bar=True, batch_size=x.shape[0])
+        return loss
 
 
 def bits_per_dim(nll_nats_per_image: torch.Tensor, dims: int) -> torch.Tensor:

@@ -35,7 +35,7 @@ class CVAE(Conditioned, VAE):
         self.save_hyperparameters()
         self.build_condition_encoder()
 
-    def build(self) -> None:
+    def build_networks(self) -> None:
         # the image network is `image_encoder`: `encoder()` is the condition encoder's accessor (Conditioned)
         hp, c = self.hparams, self.condition_dim
         self.image_encoder = VectorEncoder(hp.channels, hp.image_size, hp.width, 2 * hp.latent_dim)

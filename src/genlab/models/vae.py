@@ -13,25 +13,28 @@ import torch
 import torch.nn.functional as F
 
 from genlab.errors import ConfigError
-from genlab.models.autoencoder import ADAM, Autoencoder, bits_per_dim
-from genlab.models.base import as_generator
+from genlab.models.autoencoder import ADAM, AutoencoderFamily, FittedGaussian, bits_per_dim
+from genlab.models.base import as_generator, check_optimizer
 from genlab.nets.conv import VectorDecoder, VectorEncoder
 from genlab.utils.distributed import shard
 
 
-class VAE(Autoencoder):
-    """Args as `Autoencoder`, plus beta: weight of the KL term (1 = the ELBO)."""
+class VAE(AutoencoderFamily):
+    """Args as `Autoencoder` (latent_dim, width, optimizer), plus beta: weight of the KL term (1 = the ELBO)."""
 
     def __init__(self, image_size: int = 32, channels: int = 3, latent_dim: int = 16, width: int = 32,
                  beta: float = 1.0, optimizer: dict | None = None,
                  compile: bool | str = False, channels_last: bool = False):
         if not beta >= 0:
             raise ConfigError(f"model.beta={beta!r} must be zero or positive")
-        optimizer = optimizer or ADAM  # the hyperparameters record this frame's values
-        super().__init__(image_size, channels, latent_dim, width, optimizer, compile, channels_last)
+        optimizer = check_optimizer("optimizer", optimizer or ADAM)
+        super().__init__(image_size, channels)
         self.save_hyperparameters()
+        self.build_networks()
+        self.density = FittedGaussian(latent_dim)  # unused (the prior is sampled); kept for checkpoints' keys
 
-    def build(self) -> None:
+    def build_networks(self) -> None:
+        """The encoder (mean and log-variance) and decoder; a conditional VAE adds its condition's layers."""
         hp = self.hparams
         self.encoder = VectorEncoder(hp.channels, hp.image_size, hp.width, 2 * hp.latent_dim)
         self.decoder = VectorDecoder(hp.channels, hp.image_size, hp.width, hp.latent_dim)

@@ -11,12 +11,13 @@ import torch
 import torch.nn.functional as F
 
 from genlab.errors import ConfigError
-from genlab.models.autoencoder import ADAM, Autoencoder
+from genlab.models.autoencoder import ADAM, AutoencoderFamily, FittedGaussian
+from genlab.models.base import check_optimizer
 from genlab.nets.conv import ConvDecoder, ConvEncoder, PatchEncoder
 from genlab.nets.quantizer import EMAQuantizer
 
 
-class VQVAE(Autoencoder):
+class VQVAE(AutoencoderFamily):
     """Args: codebook_size, code_dim, downsample (the grid is image_size / 2**downsample), commitment
     (weight of the commitment loss), ema_decay of the codebook, plus width and optimizer.
     local_codes: each code is computed from its own patch alone (nets.conv.PatchEncoder), so identical
@@ -33,26 +34,18 @@ class VQVAE(Autoencoder):
                               f"{2 ** downsample}; change data.image_size or model.downsample")
         if codebook_size < 2:
             raise ConfigError(f"model.codebook_size={codebook_size} must be at least 2")
-        self._grid = image_size // 2 ** downsample
-        self._settings = {"codebook_size": codebook_size, "code_dim": code_dim, "downsample": downsample,
-                          "ema_decay": ema_decay, "local_codes": local_codes}
-        optimizer = optimizer or ADAM  # the hyperparameters record this frame's values
-        super().__init__(image_size, channels, code_dim, width, optimizer, compile, channels_last)
+        optimizer = check_optimizer("optimizer", optimizer or ADAM)
+        super().__init__(image_size, channels)
         self.save_hyperparameters()
-        del self.hparams["latent_dim"]  # the parent's name for code_dim
+        grid = image_size // 2 ** downsample
         # the tokenizer's shape for a model over its codes: indices are (B, *token_grid), in 0..codebook_size-1
-        self.token_grid: tuple[int, int] = (self._grid, self._grid)
+        self.token_grid: tuple[int, int] = (grid, grid)
         self.codebook_size: int = int(codebook_size)
-
-    def build(self) -> None:
-        hp, s = self.hparams, self._settings  # build() runs inside the parent's __init__
-        self.encoder = (PatchEncoder if s["local_codes"] else ConvEncoder)(hp.channels, hp.width, s["downsample"],
-                                                                            s["code_dim"])
-        self.decoder = ConvDecoder(hp.channels, hp.width, s["downsample"], s["code_dim"])
-        self.quantizer = EMAQuantizer(s["codebook_size"], s["code_dim"], s["ema_decay"])
-
-    def latent_size(self) -> int:
-        return self._settings["code_dim"] * self._grid * self._grid
+        self._grid = grid
+        self.encoder = (PatchEncoder if local_codes else ConvEncoder)(channels, width, downsample, code_dim)
+        self.decoder = ConvDecoder(channels, width, downsample, code_dim)
+        self.quantizer = EMAQuantizer(codebook_size, code_dim, ema_decay)
+        self.density = FittedGaussian(code_dim * grid * grid)  # over whole grids of encoder outputs
 
     # ---- tokenizer interface ----------------------------------------------------------------------
     def _flat(self, h: torch.Tensor) -> torch.Tensor:
