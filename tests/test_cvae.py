@@ -20,7 +20,7 @@ STEPS = 4
 
 def shapes_datamodule() -> GenDataModule:
     dm = GenDataModule(Shapes(image_size=16, num_train=64, num_val=16, num_heldout=0), image_size=16, channels=3,
-                       batch_size=16, num_classes=4, attribute_sizes=[4, 6, 2, 5])
+                       batch_size=16)
     dm.setup()
     return dm
 
@@ -99,7 +99,7 @@ def test_prompts_are_checked():
 
 
 def test_bad_condition_settings():
-    with pytest.raises(ConfigError, match="model.condition=label needs a data set with classes"):
-        CVAE(condition="label", **{**TINY, "num_classes": 0})
+    with pytest.raises(ConfigError, match="model.num_classes=-1 must be a whole number"):
+        CVAE(condition="label", **{**TINY, "num_classes": -1})
     with pytest.raises(ConfigError, match="model.condition='word'"):
         CVAE(condition="word", **TINY)

@@ -190,8 +190,7 @@ def test_torchvision_idx_files(tmp_path, cls, folder):
     for prefix in ("train", "t10k"):
         write_idx(tmp_path / folder, prefix, images, labels)
     src = cls(root=str(tmp_path), image_size=28, download=False)
-    dm = GenDataModule(src, image_size=28, channels=1, batch_size=4, val_fraction=0.25, num_classes=10,
-                       attribute_sizes=[10])
+    dm = GenDataModule(src, image_size=28, channels=1, batch_size=4, val_fraction=0.25)
     dm.prepare_data()
     dm.setup()
     assert len(dm.datasets["train"]) == 9 and len(dm.datasets["val"]) == 3 and len(dm.datasets["test"]) == 12
@@ -236,3 +235,26 @@ def test_gzip_idx_is_not_required(tmp_path):
         f.write(b"")
     with pytest.raises(DataUnavailableError, match="MNIST/raw"):
         MNIST(root=str(tmp_path), download=False).prepare()
+
+
+@pytest.mark.parametrize("name,classes,sizes,judge", [
+    ("shapes", 4, [4, 6, 2, 5], "shapes"), ("digits", 10, [10], "digits"), ("mnist5k", 10, [10], "mnist5k"),
+])
+def test_the_source_states_classes_attributes_and_judge_once(name, classes, sizes, judge):
+    from genlab.utils.config import compose_train, make
+
+    cfg = compose_train(f"data={name}")
+    assert not {"num_classes", "attribute_sizes", "judge"} & set(cfg.data)  # not repeated in the config
+    dm = make(cfg.data)
+    assert (dm.num_classes, dm.attribute_sizes, dm.judge) == (classes, sizes, judge)
+    assert len(dm.class_names) == classes and list(dm.attribute_values) == dm.attribute_names
+
+
+def test_a_run_config_saved_with_data_metadata_still_builds():
+    """Configs saved before the sources stated their metadata carry it in data:; the source's is used."""
+    from genlab.utils.config import compose_train, make
+
+    cfg = compose_train("data=digits")
+    cfg.data = {**cfg.data, "num_classes": 10, "attribute_sizes": [10], "judge": "digits"}
+    dm = make(cfg.data)
+    assert dm.num_classes == 10 and dm.judge == "digits"

@@ -13,7 +13,7 @@ import pytest
 import torch
 from conftest import ROOT, assert_one_sentence, cli, compose_tiny
 
-TINY = ["model.g_width=8", "model.d_width=8", "model.latent_dim=16", "data.batch_size=16",
+TINY = ["model.generator.width=8", "model.discriminator.width=8", "model.latent_dim=16", "data.batch_size=16",
         "callbacks.progress_bar=null", "trainer.limit_val_batches=1", "callbacks.samples=null"]
 
 
@@ -73,10 +73,10 @@ def test_resume_continues_the_saved_config_and_appends_what_changed(digits_run, 
 
 
 @pytest.mark.parametrize("override,named", [
-    ("data=shapes", "data.attribute_sizes cannot change when resuming (the run has [10]"),
+    ("data=shapes", "data.channels cannot change when resuming (the run has 1"),
     ("model=vae", "cannot change when resuming"),
     ("experiment=gan_digits", "experiment=gan_digits cannot be given when resuming"),
-    ("model.g_width=16", "model.g_width cannot change when resuming (the run has 8, this command gives 16)"),
+    ("model.generator.width=16", "model.generator.width cannot change when resuming (the run has 8, this command gives 16)"),
     ("data.batch_size=8", "data.batch_size cannot change"),
     ("data.image_size=32", "data.image_size cannot change"),
     ("seed=3", "seed cannot change"),

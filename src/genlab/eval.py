@@ -110,7 +110,7 @@ def evaluate(cfg: DictConfig) -> dict:
     wanted = check(cfg)
     data_cfg = data_config(cfg)
     dm = make(data_cfg)
-    judge_name = data_cfg.get("judge") or dm.source.judge
+    judge_name = dm.judge
     net, digest = extractor(cfg, judge_name, dm.image_size, dm.channels)
     dm.setup()
     if cfg.split not in dm.datasets:

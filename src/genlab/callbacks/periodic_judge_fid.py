@@ -20,19 +20,27 @@ from genlab.utils.images import quantize
 
 
 class JudgeFID(Callback):
-    def __init__(self, judge: str | None, every_n_steps: int = 500, num_samples: int = 1000,
+    """`judge`: a shipped judge's name; None (the default) takes the data set's own (`datamodule.judge`)."""
+
+    def __init__(self, judge: str | None = None, every_n_steps: int = 500, num_samples: int = 1000,
                  batch_size: int = 250, seed: int = 0, key: str = "metrics/judge_fid"):
-        if judge is None:
-            raise ConfigError("this data set has no judge network (data.judge is null); judge FID exists for "
-                              "shapes, digits and mnist5k")
         if every_n_steps < 1 or num_samples < 2:
             raise ConfigError("callbacks.judge_fid needs every_n_steps >= 1 and num_samples >= 2")
         self.judge, self.every, self.num_samples = judge, every_n_steps, num_samples
         self.batch_size, self.seed, self.key = batch_size, seed, key
-        self.features = JudgeFeatures(load_judge(judge))
+        self.features: JudgeFeatures | None = None
         self.metric: FID | None = None
         self._real_ready = False
         self._last_step = -1
+
+    def setup(self, trainer, pl_module, stage: str) -> None:
+        if self.features is not None:
+            return
+        self.judge = self.judge or getattr(trainer.datamodule, "judge", None)
+        if self.judge is None:
+            raise ConfigError("this data set has no judge network; judge FID (callbacks=judge_fid) exists for "
+                              "shapes, digits and mnist5k")
+        self.features = JudgeFeatures(load_judge(self.judge))
 
     def on_fit_start(self, trainer, pl_module) -> None:
         check_judge_input(self.judge, pl_module.image_size, pl_module.channels)

@@ -50,16 +50,18 @@ class GenDataModule(LightningDataModule):
     """Wraps a `Source` (shapes, digits, a folder, ...): splits, loaders, and the data set's metadata.
 
     `image_size` and `channels` are declared once here (the data config) and reach models by interpolation.
-    A source without its own `val` split is split with `val_fraction`, by a permutation seeded by `split_seed`.
-    `options` are a data set's own top-level settings (`root`, `skip_corrupt` for `folder`), declared at the
-    top of its config so the command line stays short (`data.root=...`); they reach the source by
-    interpolation, and are accepted here only so that the config can hold them.
+    What the data set holds (its classes, attributes and judge network) is stated by its source and read
+    from here (`num_classes`, `attribute_sizes`, `judge`). A source without its own `val` split is split
+    with `val_fraction`, by a permutation seeded by `split_seed`. `options` are a data set's own top-level
+    settings (`root`, `skip_corrupt` for `folder`), declared at the top of its config so the command line
+    stays short (`data.root=...`); they reach the source by interpolation. Run configs saved before the
+    sources stated their metadata also hold `num_classes`, `attribute_sizes` and `judge` here: the
+    source's own values are used.
     """
 
     def __init__(self, source: Source, image_size: int, channels: int, batch_size: int = 64,
                  num_workers: int = 0, val_fraction: float = 0.1, split_seed: int = 0, seed: int = 0,
-                 pin_memory: bool = False, num_classes: int = 0, attribute_sizes: list[int] | None = None,
-                 **options):
+                 pin_memory: bool = False, **options):
         super().__init__()
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ConfigError(f"data.batch_size={batch_size!r} must be a positive integer")
@@ -68,18 +70,12 @@ class GenDataModule(LightningDataModule):
         if source.channels != channels:
             raise ConfigError(f"data.channels={channels} but the data set has {source.channels} channel(s); "
                               f"set data.channels={source.channels}")
-        declared = {"num_classes": (num_classes, len(source.class_names or [])),
-                    "attribute_sizes": (list(attribute_sizes or []),
-                                        [len(source.attribute_values[a]) for a in source.attribute_names])}
-        for key, (given, actual) in declared.items():
-            if given != actual and actual not in (0, []):  # torchvision sets learn theirs once loaded
-                raise ConfigError(f"data.{key}={given} but the data set has {actual}; set data.{key}={actual}")
         self.source, self.image_size, self.channels = source, image_size, channels
         self.batch_size, self.num_workers, self.pin_memory = batch_size, num_workers, pin_memory
         self.val_fraction, self.split_seed, self.seed = val_fraction, split_seed, seed
         self.datasets: dict[str, Dataset] = {}
 
-    # metadata --------------------------------------------------------------------------------------
+    # metadata, as the source states it -------------------------------------------------------------
     @property
     def attribute_names(self) -> list[str]:
         return list(self.source.attribute_names)
@@ -89,12 +85,21 @@ class GenDataModule(LightningDataModule):
         return {k: list(v) for k, v in self.source.attribute_values.items()}
 
     @property
+    def attribute_sizes(self) -> list[int]:
+        return [len(self.source.attribute_values[a]) for a in self.source.attribute_names]
+
+    @property
     def class_names(self) -> list[str] | None:
         return None if self.source.class_names is None else list(self.source.class_names)
 
     @property
     def num_classes(self) -> int:
         return 0 if self.source.class_names is None else len(self.source.class_names)
+
+    @property
+    def judge(self) -> str | None:
+        """The shipped judge network that reads this data set (genlab.metrics.judges), or None."""
+        return self.source.judge
 
     # Lightning hooks -------------------------------------------------------------------------------
     def prepare_data(self) -> None:

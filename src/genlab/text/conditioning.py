@@ -2,7 +2,8 @@
 
 Hyperparameters it reads: `condition` ("caption" or "label"), `text_encoder` (a config node with a
 `_target_` in genlab.text; its `dim` also sizes the label embedding), `tokenizer` (the fitted tokenizer as
-plain data, None until `fit_to_data`), `num_classes`.
+plain data, None until `fit_to_data`), `num_classes` (label mode: the data set's classes, set by
+`fit_to_data` when 0).
 """
 
 from __future__ import annotations
@@ -33,27 +34,28 @@ def check_condition_settings(condition: str, text_encoder: dict, num_classes: in
         raise ConfigError("model.text_encoder must be a mapping with a _target_ such as "
                           "genlab.text.TransformerTextEncoder (choose one with model/text_encoder=NAME)")
     check_targets({"text_encoder": text_encoder}, "model.text_encoder")
-    if condition == "label" and (not isinstance(num_classes, int) or num_classes < 1):
-        raise ConfigError("model.condition=label needs a data set with classes (data.num_classes > 0)")
+    if not isinstance(num_classes, int) or num_classes < 0:
+        raise ConfigError(f"model.num_classes={num_classes!r} must be a whole number (0: the data set's, when fitted)")
 
 
 class Conditioned:
     """Mixin placed before the family's base class: `class CGAN(Conditioned, GAN)`."""
 
-    fitted_settings = ("tokenizer",)
+    fitted_settings = ("tokenizer", "num_classes")
     averages_encoder = False  # keep `encoder_ema`, an EMA copy of the encoder for `generate` (dalle, cgan)
     condition_encoder: ConditionEncoder | None
     encoder_ema: ConditionEncoder | None
 
     def build_condition_encoder(self) -> None:
-        """Build the encoder from the hyperparameters (None while a tokenizer still has to be fitted)."""
+        """Build the encoder from the hyperparameters (None while a tokenizer, or the number of classes,
+        still has to be fitted)."""
         from hydra.utils import get_class
 
         from genlab.utils.trusted import instantiate_trusted
 
         hp = self.hparams
         if hp.condition == "label":
-            encoder = LabelEmbedder(hp.num_classes, hp.text_encoder.get("dim", 128))
+            encoder = LabelEmbedder(hp.num_classes, hp.text_encoder.get("dim", 128)) if hp.num_classes else None
         elif get_class(hp.text_encoder["_target_"]).needs_tokenizer and hp.tokenizer is None:
             encoder = None
         else:
@@ -67,15 +69,27 @@ class Conditioned:
         return int(self.hparams.text_encoder.get("dim", 128))
 
     def fit_to_data(self, datamodule) -> None:
-        """Fit the tokenizer on the training captions (once; a loaded model keeps its own)."""
+        """Fit the tokenizer on the training captions, or take the number of classes from the data set
+        (once; a loaded model keeps its own)."""
         super().fit_to_data(datamodule)
+        hp = self.hparams
+        if hp.condition == "label":
+            if not datamodule.num_classes:
+                raise ConfigError(f"model.condition=label needs a data set with classes, and "
+                                  f"{type(datamodule.source).__name__} has none; use model.condition=caption")
+            if hp.num_classes and hp.num_classes != datamodule.num_classes:
+                raise ConfigError(f"model.num_classes={hp.num_classes} but the data set has "
+                                  f"{datamodule.num_classes} classes; leave model.num_classes at 0 (the data's)")
         if self.condition_encoder is not None:
             return
         from hydra.utils import get_class
 
-        settings = {k: v for k, v in self.hparams.text_encoder.items() if k != "_target_"}
-        self.hparams.tokenizer = get_class(self.hparams.text_encoder["_target_"]).fit_tokenizer(
-            datamodule.captions("train"), **settings)
+        if hp.condition == "label":
+            hp.num_classes = datamodule.num_classes
+        else:
+            settings = {k: v for k, v in hp.text_encoder.items() if k != "_target_"}
+            hp.tokenizer = get_class(hp.text_encoder["_target_"]).fit_tokenizer(datamodule.captions("train"),
+                                                                                 **settings)
         self.build_condition_encoder()
         self.condition_encoder.to(self.device)
         if self.encoder_ema is not None:
@@ -87,8 +101,9 @@ class Conditioned:
 
     def fitted_encoder(self) -> ConditionEncoder:
         if self.condition_encoder is None:
-            raise ConfigError(f"{type(self).__name__}'s tokenizer is not fitted: call model.fit_to_data(datamodule) "
-                              f"before training or generating (genlab.train does)")
+            what = "number of classes is not known" if self.hparams.condition == "label" else "tokenizer is not fitted"
+            raise ConfigError(f"{type(self).__name__}'s {what}: call model.fit_to_data(datamodule) before training "
+                              f"or generating (genlab.train does)")
         return self.condition_encoder
 
     def condition_from_batch(self, batch: dict):
