@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 STEPS, PER_EPOCH = 13, 4
 COMMON = ["data.source.num_train=64", "data.source.num_val=16", "data.batch_size=16", "callbacks.progress_bar=null",
           "trainer.limit_val_batches=1", "callbacks.samples.num_samples=4"]
-MODELS = {"gan": ["model=gan", "model.g_width=8", "model.d_width=8", "model.latent_dim=16", "model.n_dis=2"],
+MODELS = {"gan": ["model=gan", "model.generator.width=8", "model.discriminator.width=8", "model.latent_dim=16", "model.n_dis=2"],
           "vae": ["model=vae", "model.width=8", "model.latent_dim=8"]}
 SIGNAL_AT_STEP = '''
 import os, signal

@@ -12,6 +12,7 @@ import pytest
 import torch
 from hydra import compose, initialize_config_module
 from hydra.core.global_hydra import GlobalHydra
+from omegaconf import OmegaConf
 
 os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("WANDB_SILENT", "true")
@@ -21,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
 
 # Small networks and data for every test that trains. Model sizes apply to whichever settings a model has.
-TINY_MODEL = {"g_width": 8, "d_width": 8, "width": 8, "latent_dim": 16, "code_dim": 8, "codebook_size": 16,
+TINY_MODEL = {"generator.width": 8, "discriminator.width": 8, "width": 8, "latent_dim": 16, "code_dim": 8, "codebook_size": 16,
               "condition_dim": 16, "dim": 32, "layers": 1,
               "warmup_steps": 0, "lr_decay": "none"}
 TINY = [
@@ -58,7 +59,7 @@ def make_cfg(tmp_path):
                 keys = compose("train", overrides=overrides).model
                 given = {o.split("=")[0] for o in overrides}
                 overrides = [f"model.{k}={v}" for k, v in TINY_MODEL.items()
-                             if k in keys and f"model.{k}" not in given] + overrides
+                             if OmegaConf.select(keys, k) is not None and f"model.{k}" not in given] + overrides
             return compose("train", overrides=overrides, return_hydra_config=False)
 
     yield _compose

@@ -14,14 +14,14 @@ from genlab.errors import ConfigError
 from genlab.models.cgan import CGAN
 from genlab.nets.cgan import ConditionalGenerator, ProjectionDiscriminator
 
-TINY = dict(image_size=16, channels=3, latent_dim=16, g_width=8, d_width=8, num_classes=4,
+TINY = dict(image_size=16, channels=3, latent_dim=16, generator={"width": 8}, discriminator={"width": 8}, num_classes=4,
             text_encoder={"_target_": "genlab.text.TransformerTextEncoder", "dim": 16, "layers": 1, "heads": 2})
 STEPS = 4
 
 
 def shapes_datamodule() -> GenDataModule:
     dm = GenDataModule(Shapes(image_size=16, num_train=64, num_val=16, num_heldout=0), image_size=16, channels=3,
-                       batch_size=16, num_classes=4, attribute_sizes=[4, 6, 2, 5])
+                       batch_size=16)
     dm.setup()
     return dm
 
@@ -119,8 +119,8 @@ def test_unknown_word_in_a_prompt_is_named():
 def test_caption_model_needs_fitting_and_labels_need_classes():
     with pytest.raises(ConfigError, match="tokenizer is not fitted: call model.fit_to_data"):
         CGAN(condition="caption", **TINY).generate(1, condition=["a circle"])
-    with pytest.raises(ConfigError, match="model.condition=label needs a data set with classes"):
-        CGAN(condition="label", **{**TINY, "num_classes": 0})
+    with pytest.raises(ConfigError, match="number of classes is not known: call model.fit_to_data"):
+        CGAN(condition="label", **{**TINY, "num_classes": 0}).generate(1, condition=torch.tensor([0]))
     with pytest.raises(ConfigError, match="model.condition='word'"):
         CGAN(condition="word", **TINY)
     with pytest.raises(ConfigError, match=r"labels must be integers in 0\.\.3"):
@@ -174,7 +174,10 @@ def test_encoder_is_trained_by_the_discriminator_only():
 
 @pytest.mark.parametrize("settings", [
     dict(loss="nonsaturating", r1_gamma=1.0, diffaugment="translation,cutout", n_dis=2),
-    dict(loss="hinge", g_norm="none", d_norm="batch", spectral_norm=False, minibatch_std=True, truncation=1.5),
+    dict(loss="hinge", generator={"width": 8, "norm": "none"},
+         discriminator={"width": 8, "norm": "batch", "spectral_norm": False, "minibatch_std": True}, truncation=1.5),
+    dict(loss="hinge", generator={"_target_": "genlab.nets.resnet.Generator", "width": 8},
+         discriminator={"_target_": "genlab.nets.resnet.Discriminator", "width": 8, "minibatch_std": True}),
     dict(loss="wgan_gp", ema_decay=0.0, warmup_steps=2, lr_decay="cosine"),
 ])
 def test_every_gan_option_trains(settings):
@@ -200,11 +203,29 @@ def test_conditional_accuracy_reads_the_condition_through_conditions_on():
     assert set(result) == {"class", "joint", "num_images"} and 0 <= result["joint"] <= 1
 
 
+def test_label_mode_takes_the_number_of_classes_from_the_data():
+    from genlab.data.shapes import Shapes
+
+    class NoClasses(Shapes):
+        class_names = None
+
+    model = CGAN(condition="label", **{**TINY, "num_classes": 0})
+    assert model.condition_encoder is None
+    model.fit_to_data(shapes_datamodule())
+    assert model.hparams.num_classes == 4 and model.condition_encoder.num_classes == 4
+    with pytest.raises(ConfigError, match="model.num_classes=3 but the data set has 4 classes"):
+        CGAN(condition="label", **{**TINY, "num_classes": 3}).fit_to_data(shapes_datamodule())
+    no_classes = GenDataModule(NoClasses(image_size=16, num_train=16, num_val=0, num_heldout=0), image_size=16,
+                               channels=3)
+    with pytest.raises(ConfigError, match="needs a data set with classes, and NoClasses has none"):
+        CGAN(condition="label", **{**TINY, "num_classes": 0}).fit_to_data(no_classes)
+
+
 def test_config_composes_with_either_text_encoder():
     from genlab.utils.config import compose_train
 
     cfg = compose_train("model=cgan", "data=digits")
-    assert cfg.model.text_encoder._target_ == "genlab.text.TransformerTextEncoder" and cfg.model.num_classes == 10
+    assert cfg.model.text_encoder._target_ == "genlab.text.TransformerTextEncoder" and cfg.model.num_classes == 0
     assert cfg.model.condition == "caption" and cfg.model.tokenizer is None
     cfg = compose_train("model=cgan", "data=digits", "model/text_encoder=minilm", "model.condition=label")
     assert cfg.model.text_encoder._target_ == "genlab.text.MiniLMEncoder" and cfg.model.condition == "label"
@@ -220,7 +241,7 @@ def test_resume_is_exact(tmp_path):
     from genlab.callbacks.resume import checkpoint_differences
     from genlab.train import train
 
-    common = ["model=cgan", "data=digits", "data.batch_size=16", "model.g_width=8", "model.d_width=8",
+    common = ["model=cgan", "data=digits", "data.batch_size=16", "model.generator.width=8", "model.discriminator.width=8",
               "model.latent_dim=16", "model.text_encoder.dim=16", "model.text_encoder.layers=1", "callbacks=minimal",
               "logger=none", "trainer.limit_val_batches=0", "trainer.enable_model_summary=false",
               "callbacks.model_checkpoint.every_n_train_steps=1", "callbacks.model_checkpoint.save_top_k=-1"]

@@ -187,7 +187,7 @@ def test_guidance_needs_caption_dropout(tmp_path, capsys, monkeypatch):
 def test_bad_stage_1_is_one_sentence_and_leaves_nothing(tmp_path, capsys, monkeypatch):
     from genlab.models.gan import GAN
 
-    gan = genlab.export(GAN(image_size=32, channels=3, latent_dim=8, g_width=8, d_width=8), tmp_path / "gan")
+    gan = genlab.export(GAN(image_size=32, channels=3, latent_dim=8, generator={"width": 8}, discriminator={"width": 8}), tmp_path / "gan")
     small = genlab.export(VQVAE(16, 3, codebook_size=16, code_dim=8, width=8), tmp_path / "vq16")
     cases = [([], "model=dalle needs a trained VQ-VAE as its image tokenizer"),
              ([f"model.tokenizer_ckpt={tmp_path / 'missing.ckpt'}"], "does not exist"),

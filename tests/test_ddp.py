@@ -35,9 +35,9 @@ COMMON = [*TINY, "data.source.num_train=64", "data.source.num_val=16", "data.sou
           "callbacks.samples.num_samples=4", "trainer.max_steps=6",
           "callbacks.model_checkpoint.every_n_train_steps=2", "trainer.precision=64-true"]
 MODELS = {
-    "gan": ["model=gan", "model.g_width=8", "model.d_width=8", "model.latent_dim=16", "model.loss=wgan_gp",
+    "gan": ["model=gan", "model.generator.width=8", "model.discriminator.width=8", "model.latent_dim=16", "model.loss=wgan_gp",
             "model.diffaugment='color,translation,cutout'",
-            "model.g_norm=none", "model.minibatch_std=false"],  # both see the batch on one device only
+            "model.generator.norm=none", "model.discriminator.minibatch_std=false"],  # both see the batch on one device only
     "vqvae": ["model=vqvae", "model.width=8", "model.code_dim=8", "model.codebook_size=64",
               "model.ema_decay=0.3"],  # an unused code dies within 4 steps: restarts happen
     "dalle": ["model=dalle", "model.dim=32", "model.layers=1", "model.text_encoder.dim=32", "model.warmup_steps=0",

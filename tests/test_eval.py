@@ -19,7 +19,7 @@ def gan_checkpoint(tmp_path_factory):
     out = tmp_path_factory.mktemp("evalrun") / "run"
     GlobalHydra.instance().clear()
     with initialize_config_module(config_module="genlab.conf", version_base="1.3"):
-        cfg = compose("train", overrides=[*TINY, "model.g_width=8", "model.d_width=8", "data.source.num_train=64",
+        cfg = compose("train", overrides=[*TINY, "model.generator.width=8", "model.discriminator.width=8", "data.source.num_train=64",
                                           "trainer.max_steps=3", f"paths.output_dir={out}"])
     GlobalHydra.instance().clear()
     train(cfg)

@@ -12,7 +12,7 @@ from genlab.errors import ConfigError
 from genlab.models.gan import GAN
 from genlab.nets.dcgan import Discriminator, Generator
 
-TINY = dict(latent_dim=16, g_width=8, d_width=8)
+TINY = dict(latent_dim=16, generator={"width": 8}, discriminator={"width": 8})
 
 
 @pytest.mark.parametrize("size", [16, 28, 32, 64])
@@ -44,7 +44,7 @@ def test_bad_settings_name_the_option(kwargs, match):
 
 def tiny_datamodule(n=64, batch_size=16):
     return GenDataModule(Shapes(image_size=16, num_train=n, num_val=16, num_heldout=0), image_size=16,
-                         channels=3, batch_size=batch_size, num_classes=4, attribute_sizes=[4, 6, 2, 5])
+                         channels=3, batch_size=batch_size)
 
 
 def fit(model, steps, **trainer_kwargs):
@@ -70,7 +70,7 @@ def test_a_step_is_one_generator_update(n_dis):
 @pytest.mark.parametrize("loss", ["nonsaturating", "hinge", "wgan_gp"])
 def test_discriminator_loss_halves_on_a_fixed_batch(loss):
     torch.manual_seed(0)
-    model = GAN(image_size=16, loss=loss, spectral_norm=False, r1_gamma=0.0, **TINY)
+    model = GAN(image_size=16, loss=loss, r1_gamma=0.0, **{**TINY, "discriminator": {"width": 8, "spectral_norm": False}})
     real = tiny_datamodule().sample_batch("train", 16)["image"]
     fake = model.generator(torch.randn(16, 16)).detach()
     opt = torch.optim.Adam(model.discriminator.parameters(), lr=1e-3)

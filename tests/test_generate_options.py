@@ -21,7 +21,7 @@ def gan_export(tmp_path_factory):
     from genlab.models.gan import GAN
 
     torch.manual_seed(0)
-    model = GAN(image_size=16, channels=1, latent_dim=16, g_width=8, d_width=8)
+    model = GAN(image_size=16, channels=1, latent_dim=16, generator={"width": 8}, discriminator={"width": 8})
     return genlab.export(model, tmp_path_factory.mktemp("gan") / "export")
 
 

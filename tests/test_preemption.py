@@ -12,7 +12,7 @@ import time
 import torch
 from conftest import ROOT, run_cli
 
-ARGS = ["model.g_width=8", "model.d_width=8", "data.source.num_train=64", "data.source.num_val=16",
+ARGS = ["model.generator.width=8", "model.discriminator.width=8", "data.source.num_train=64", "data.source.num_val=16",
         "data.batch_size=16", "trainer.limit_val_batches=1", "callbacks.progress_bar=null"]
 
 

@@ -28,7 +28,7 @@ from genlab.train import train
 COMMON = ["data.source.num_train=64", "data.source.num_val=16", "data.source.num_heldout=16", "data.batch_size=16",
           "callbacks.progress_bar=null", "callbacks.samples.num_samples=4", "trainer.limit_val_batches=1",
           "trainer.enable_model_summary=false", "trainer.val_check_interval=4"]  # validation at each epoch's end
-MODELS = {"gan": ["model=gan", "model.g_width=8", "model.d_width=8", "model.latent_dim=16", "model.n_dis=2"],
+MODELS = {"gan": ["model=gan", "model.generator.width=8", "model.discriminator.width=8", "model.latent_dim=16", "model.n_dis=2"],
           "vae": ["model=vae", "model.width=8", "model.latent_dim=8"]}
 EVERY_STEP = ["callbacks.model_checkpoint.every_n_train_steps=1", "callbacks.model_checkpoint.save_top_k=-1"]
 

@@ -91,7 +91,7 @@ def test_cli_divergence_exits_nonzero_with_one_line(tmp_path):
     env = os.environ.get("PYTHONPATH", "")
     os.environ["PYTHONPATH"] = f"{ROOT / 'tests'}{os.pathsep}{env}"
     try:
-        r = run_cli("model.g_width=8", "model.d_width=8", "data.source.num_train=64", "data.batch_size=16",
+        r = run_cli("model.generator.width=8", "model.discriminator.width=8", "data.source.num_train=64", "data.batch_size=16",
                     "trainer.max_steps=6", "+callbacks.poison._target_=crash_helper.PoisonAtStep",
                     "+callbacks.poison.step=3", f"paths.output_dir={tmp_path / 'r'}", cwd=tmp_path)
     finally:

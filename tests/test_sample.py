@@ -20,7 +20,7 @@ def checkpoints(tmp_path_factory):
     for name in ("gan", "cvae", "beta_vae"):
         GlobalHydra.instance().clear()
         with initialize_config_module(config_module="genlab.conf", version_base="1.3"):
-            sizes = {"gan": ["model.g_width=8", "model.d_width=8"], "cvae": ["model.width=8"],
+            sizes = {"gan": ["model.generator.width=8", "model.discriminator.width=8"], "cvae": ["model.width=8"],
                      "beta_vae": ["model.width=8"]}[name]
             cfg = compose("train", overrides=[*TINY, *sizes, f"model={name}", "data=digits", "trainer.max_steps=3",
                                               f"paths.output_dir={root / name}"])

@@ -17,7 +17,7 @@ from genlab.train import train
 COMMON = ["data.source.num_train=64", "data.source.num_val=16", "data.source.num_heldout=16", "data.batch_size=16",
           "data.num_workers=0", "trainer.accelerator=cpu", "trainer.limit_val_batches=1",
           "trainer.enable_model_summary=false", "callbacks.progress_bar=null", "callbacks.samples.num_samples=4"]
-GAN = ["model=gan", "model.g_width=8", "model.d_width=8", "model.latent_dim=16"]
+GAN = ["model=gan", "model.generator.width=8", "model.discriminator.width=8", "model.latent_dim=16"]
 VQVAE = ["model=vqvae", "model.width=8", "model.code_dim=8", "model.codebook_size=16"]
 
 

@@ -15,7 +15,7 @@ import torch
 from conftest import ROOT, TINY, TINY_SHAPES, cli
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
-GAN = ["model.g_width=8", "model.d_width=8", "model.latent_dim=16", "trainer.max_steps=2"]
+GAN = ["model.generator.width=8", "model.discriminator.width=8", "model.latent_dim=16", "trainer.max_steps=2"]
 
 
 def test_a_sweep_of_ddp_jobs_trains_each_job_once_with_its_own_hyperparameters(tmp_path):

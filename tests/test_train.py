@@ -97,7 +97,7 @@ def test_channels_that_do_not_match_the_data(make_cfg):
 
 def test_cli_trains_and_reports(tmp_path):
     out = tmp_path / "cli"
-    result = run_cli("model.g_width=8", "model.d_width=8", "data.source.num_train=64", "data.batch_size=16",
+    result = run_cli("model.generator.width=8", "model.discriminator.width=8", "data.source.num_train=64", "data.batch_size=16",
                      "trainer.max_steps=4", "trainer.limit_val_batches=1", f"paths.output_dir={out}",
                      cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]

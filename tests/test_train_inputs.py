@@ -8,7 +8,7 @@ import pytest
 import torch
 from conftest import assert_one_sentence, cli
 
-RUN = ["model.g_width=8", "model.d_width=8", "data.batch_size=16", "callbacks.progress_bar=null"]
+RUN = ["model.generator.width=8", "model.discriminator.width=8", "data.batch_size=16", "callbacks.progress_bar=null"]
 
 
 @pytest.mark.parametrize("arg,expected", [
@@ -20,8 +20,8 @@ RUN = ["model.g_width=8", "model.d_width=8", "data.batch_size=16", "callbacks.pr
     ("data.image_size=big", "data.image_size='big'"),
     ("model.latent_dim=0", "model.latent_dim=0 must be an integer >= 1"),
     ("model.latent_dim=1000000000000", "model.latent_dim=1000000000000 must be an integer >= 1 and <= 65536"),
-    ("model.g_width=-8", "model.g_width=-8 must be an integer >= 1"),
-    ("model.d_width=3.5", "model.d_width=3.5"),
+    ("model.generator.width=-8", "model.generator.width=-8 must be an integer >= 1"),
+    ("model.discriminator.width=3.5", "model.discriminator.width=3.5"),
     ("model.ema_decay=1.5", "model.ema_decay=1.5 must be a number >= 0.0 and < 1.0"),
     ("model.ema_decay=nan", "model.ema_decay=nan"),
     ("seed=-1", "seed=-1 must be an integer >= 0"),

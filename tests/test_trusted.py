@@ -17,7 +17,7 @@ from genlab.models.gan import GAN
 from genlab.train import train
 from genlab.utils.trusted import UntrustedTargetError, check_targets, is_allowed
 
-TINY = dict(g_width=8, d_width=8, latent_dim=16)
+TINY = dict(generator={"width": 8}, discriminator={"width": 8}, latent_dim=16)
 
 
 def payload(marker) -> dict:

@@ -99,7 +99,7 @@ def load(path: str | Path, map_location="cpu", eval: bool = True) -> GenerativeM
     else:
         ckpt = read_checkpoint(path, map_location)
     cls = model_class(ckpt["genlab"]["class"])
-    hparams = ckpt.get("hyper_parameters", {})
+    hparams = cls.upgrade_hparams(ckpt.get("hyper_parameters", {}))
     check_shapes(cls, hparams, ckpt["state_dict"], path)
     try:
         model = cls(**hparams)

@@ -398,10 +398,24 @@ def split_resume_argv(argv: list[str]) -> list[str]:
     return located
 
 
+def check_renamed(argv: list[str]) -> None:
+    """Settings that moved name the new key instead of Hydra's "not in struct"."""
+    from genlab.models.gan import LEGACY_SETTINGS
+
+    for arg in argv:
+        key = arg.lstrip("+~").split("=", 1)[0]
+        if key.startswith("model.") and key[len("model."):] in LEGACY_SETTINGS:
+            net, setting = LEGACY_SETTINGS[key[len("model."):]]
+            raise ConfigError(f"{key} is now model.{net}.{setting}: the GAN's networks are config nodes "
+                              f"(model/{net}=resnet or dcgan chooses one; docs/models.md)")
+
+
 def main() -> None:
     with contextlib.suppress(AttributeError, ValueError):
         sys.stdout.reconfigure(line_buffering=True)  # redirected output (nohup, SLURM) shows lines as they come
     os.environ.setdefault("HYDRA_FULL_ERROR", "0")
+    with exit_on_error():
+        check_renamed(sys.argv[1:])
     sys.argv = [sys.argv[0], *split_resume_argv(sys.argv[1:])]
     if any(a in ("-m", "--multirun") or a.startswith(("hparams_search=", "hydra/sweeper=")) for a in sys.argv[1:]):
         register_sweepers()

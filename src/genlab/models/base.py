@@ -80,6 +80,12 @@ class GenerativeModel(LightningModule):
         super().save_hyperparameters(*args, **kwargs)
         check(dict(self.hparams), MODEL, prefix="model.")
 
+    @classmethod
+    def upgrade_hparams(cls, hparams: dict) -> dict:
+        """Hyperparameters saved by an earlier genlab, as this version's constructor takes them (checkpoints,
+        exports and saved run configs pass through here before the model is built)."""
+        return hparams
+
     # ---- the shared interface --------------------------------------------------------------------
     def fit_to_data(self, datamodule) -> None:
         """Fit what depends on the data set before a fresh fit (a tokenizer on the training captions, a

@@ -1,7 +1,8 @@
 """`cgan`: a conditional GAN on captions or class labels, with every loss, option and the EMA of `model=gan`.
 
-The generator has conditional batch norm and the discriminator a projection head
-(`genlab.nets.cgan`); both see the pooled embedding of the shared condition encoder (genlab.text).
+The generator has conditional batch norm and the discriminator a projection head (the networks of
+`genlab.nets.resnet` take a `cond_dim`, as do those of `genlab.nets.cgan`); both see the pooled embedding
+of the shared condition encoder (genlab.text).
 Captions go through the text encoder chosen with `model/text_encoder=`, labels through a label embedding:
 the model never branches on which.
 """
@@ -11,12 +12,14 @@ from __future__ import annotations
 import torch
 
 from genlab.models.base import as_generator
-from genlab.models.gan import ADAM, GAN
-from genlab.nets.cgan import ConditionalGenerator, ProjectionDiscriminator
+from genlab.models.gan import ADAM, DISCRIMINATOR, GAN, GENERATOR, with_defaults
 from genlab.nets.ema import ema_update
 from genlab.text.conditioning import Conditioned, check_condition_settings, transformer_text_encoder
 
 TEXT_ENCODER = transformer_text_encoder(dim=64)  # only its pooled embedding is used: narrower
+# model=cgan's networks: model=gan's, in the variants that take a condition
+CONDITIONAL_GENERATOR = {**GENERATOR, "_target_": "genlab.nets.cgan.ConditionalGenerator"}
+PROJECTION = {**DISCRIMINATOR, "_target_": "genlab.nets.cgan.ProjectionDiscriminator"}
 
 
 class CGAN(Conditioned, GAN):
@@ -31,10 +34,11 @@ class CGAN(Conditioned, GAN):
 
     averages_encoder = True
 
-    def __init__(self, image_size: int = 32, channels: int = 3, latent_dim: int = 128, g_width: int = 64,
-                 d_width: int = 32, g_norm: str = "batch", d_norm: str = "none", spectral_norm: bool = True,
-                 minibatch_std: bool = True,
-                 loss: str = "nonsaturating", n_dis: int = 1, r1_gamma: float = 0.0, gp_weight: float = 10.0,
+    legacy_networks = {"generator": "genlab.nets.cgan.ConditionalGenerator",
+                       "discriminator": "genlab.nets.cgan.ProjectionDiscriminator"}
+
+    def __init__(self, image_size: int = 32, channels: int = 3, latent_dim: int = 128,
+                 generator: dict | None = None, discriminator: dict | None = None, loss: str = "nonsaturating", n_dis: int = 1, r1_gamma: float = 0.0, gp_weight: float = 10.0,
                  diffaugment: str = "", optim_g: dict | None = None, optim_d: dict | None = None,
                  warmup_steps: int = 0, lr_decay: str = "none", ema_decay: float = 0.999, ema_start: int = 0,
                  truncation: float | None = None, condition: str = "caption", text_encoder: dict | None = None,
@@ -42,19 +46,17 @@ class CGAN(Conditioned, GAN):
                  compile: bool | str = False, channels_last: bool = False):
         text_encoder = dict(text_encoder or TEXT_ENCODER)
         check_condition_settings(condition, text_encoder, num_classes)
-        optim_g, optim_d = optim_g or ADAM, optim_d or ADAM  # the hyperparameters record this frame's values
-        super().__init__(image_size, channels, latent_dim, g_width, d_width, g_norm, d_norm, spectral_norm,
-                         minibatch_std, loss, n_dis, r1_gamma, gp_weight, diffaugment, optim_g, optim_d,
+        # the hyperparameters record this frame's values
+        optim_g, optim_d = optim_g or ADAM, optim_d or ADAM
+        generator = with_defaults(generator, CONDITIONAL_GENERATOR)
+        discriminator = with_defaults(discriminator, PROJECTION)
+        super().__init__(image_size, channels, latent_dim, generator, discriminator, loss, n_dis, r1_gamma, gp_weight, diffaugment, optim_g, optim_d,
                          warmup_steps, lr_decay, ema_decay, ema_start, truncation, compile, channels_last)
         self.save_hyperparameters()
         self.build_condition_encoder()
 
-    def build_networks(self) -> None:
-        hp = self.hparams
-        self.generator = ConditionalGenerator(hp.latent_dim, self.condition_dim, hp.channels, hp.image_size,
-                                              hp.g_width, hp.g_norm)
-        self.discriminator = ProjectionDiscriminator(self.condition_dim, hp.channels, hp.image_size, hp.d_width,
-                                                     hp.d_norm, hp.spectral_norm, hp.minibatch_std)
+    def build_networks(self, **condition) -> None:
+        super().build_networks(cond_dim=self.condition_dim)
 
     # ---- training: the encoder learns through D only ----------------------------------------------
     def training_condition(self, batch: dict) -> torch.Tensor:

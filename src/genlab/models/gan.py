@@ -1,4 +1,4 @@
-"""GAN family: DCGAN-style networks with a choice of loss, spectral norm, R1, DiffAugment, TTUR and EMA.
+"""GAN family: networks chosen in config (ResNet or DCGAN), a choice of loss, R1, DiffAugment, TTUR and EMA.
 
 One training step = one batch = `n_dis` discriminator updates (on that batch) + one generator update;
 `global_step` counts generator updates only. The EMA generator is an explicit frozen copy of the
@@ -12,7 +12,7 @@ import torch.nn.functional as F
 
 from genlab.errors import ConfigError
 from genlab.models.base import GenerativeModel, as_generator, build_optimizer, check_optimizer
-from genlab.nets.dcgan import Discriminator, Generator
+from genlab.nets.build import build_network
 from genlab.nets.diffaugment import check_policy, diff_augment
 from genlab.nets.ema import ema_copy, ema_update
 from genlab.utils.distributed import shard
@@ -20,6 +20,23 @@ from genlab.utils.lr_schedule import schedulers_for, warmup_decay
 
 LOSSES = ("nonsaturating", "hinge", "wgan_gp")
 ADAM = {"_target_": "torch.optim.Adam", "lr": 2e-3, "betas": [0.0, 0.99]}  # as conf/model/gan.yaml
+# the networks of conf/model/gan.yaml (conf/model/generator/, conf/model/discriminator/)
+GENERATOR = {"_target_": "genlab.nets.dcgan.Generator", "width": 64, "norm": "batch"}
+DISCRIMINATOR = {"_target_": "genlab.nets.dcgan.Discriminator", "width": 32, "norm": "none", "spectral_norm": True,
+                 "minibatch_std": True}
+# before the networks were config nodes (genlab 0.x checkpoints and runs): flat settings of the DCGAN networks
+LEGACY_SETTINGS = {"g_width": ("generator", "width"), "g_norm": ("generator", "norm"),
+                   "d_width": ("discriminator", "width"), "d_norm": ("discriminator", "norm"),
+                   "spectral_norm": ("discriminator", "spectral_norm"),
+                   "minibatch_std": ("discriminator", "minibatch_std")}
+
+
+def with_defaults(node: dict | None, default: dict) -> dict:
+    """A network node as given, or (without a `_target_`) the default network with the given changes."""
+    if node is not None and not isinstance(node, dict):
+        return node  # build_network says what a node must be
+    node = dict(node or {})
+    return node if "_target_" in node else {**default, **node}
 
 
 class GAN(GenerativeModel):
@@ -27,9 +44,11 @@ class GAN(GenerativeModel):
 
     Args:
         image_size, channels: set by the data config.
-        latent_dim: size of z. g_width / d_width: channels of the full-resolution layer (doubling per halving).
-        g_norm / d_norm: "batch" or "none". spectral_norm: spectral normalisation in the discriminator.
-        minibatch_std: give the discriminator the spread of each group of 4 samples (against mode collapse).
+        latent_dim: size of z.
+        generator / discriminator: the networks as config nodes, a `_target_` under genlab.nets and the
+            architecture's settings (width, norm; spectral_norm and minibatch_std for discriminators); the
+            model adds the sizes. `genlab.nets.resnet` and `genlab.nets.dcgan` hold the choices. A node
+            without a `_target_` changes settings of the default network: `generator={"width": 8}`.
         loss: "nonsaturating" (the DCGAN paper's BCE), "hinge" or "wgan_gp" (gp_weight for its penalty).
         n_dis: discriminator updates per generator update. r1_gamma: R1 penalty weight (0 = off).
         diffaugment: DiffAugment policy, e.g. "color,translation,cutout" ("" = off).
@@ -44,10 +63,8 @@ class GAN(GenerativeModel):
     optimizer_settings = ("optim_g", "optim_d")
     ddp_unused_parameters = True  # the generator has no gradient in the discriminator update, and back
 
-    def __init__(self, image_size: int = 32, channels: int = 3, latent_dim: int = 128, g_width: int = 64,
-                 d_width: int = 32, g_norm: str = "batch", d_norm: str = "none", spectral_norm: bool = True,
-                 minibatch_std: bool = True,
-                 loss: str = "nonsaturating", n_dis: int = 1, r1_gamma: float = 0.0, gp_weight: float = 10.0,
+    def __init__(self, image_size: int = 32, channels: int = 3, latent_dim: int = 128,
+                 generator: dict | None = None, discriminator: dict | None = None, loss: str = "nonsaturating", n_dis: int = 1, r1_gamma: float = 0.0, gp_weight: float = 10.0,
                  diffaugment: str = "", optim_g: dict | None = None, optim_d: dict | None = None,
                  warmup_steps: int = 0, lr_decay: str = "none", ema_decay: float = 0.999, ema_start: int = 0,
                  truncation: float | None = None,
@@ -64,6 +81,7 @@ class GAN(GenerativeModel):
         check_policy(diffaugment)
         optim_g = check_optimizer("optim_g", optim_g or ADAM)
         optim_d = check_optimizer("optim_d", optim_d or ADAM)
+        generator, discriminator = with_defaults(generator, GENERATOR), with_defaults(discriminator, DISCRIMINATOR)
         warmup_decay(warmup_steps, lr_decay, None)
         self.save_hyperparameters()
         self.automatic_optimization = False
@@ -71,13 +89,30 @@ class GAN(GenerativeModel):
         self.build_networks()
         self.generator_ema = ema_copy(self.generator)
 
-    def build_networks(self) -> None:
-        """Set `self.generator` and `self.discriminator` from the hyperparameters (a conditional GAN
-        builds conditional ones)."""
+    def build_networks(self, **condition) -> None:
+        """Set `self.generator` and `self.discriminator` from their config nodes; `condition` (cond_dim for
+        a conditional GAN) goes to both."""
         hp = self.hparams
-        self.generator = Generator(hp.latent_dim, hp.channels, hp.image_size, hp.g_width, hp.g_norm)
-        self.discriminator = Discriminator(hp.channels, hp.image_size, hp.d_width, hp.d_norm, hp.spectral_norm,
-                                           hp.minibatch_std)
+        self.generator = build_network(hp.generator, "generator", latent_dim=hp.latent_dim, channels=hp.channels,
+                                       image_size=hp.image_size, **condition)
+        self.discriminator = build_network(hp.discriminator, "discriminator", channels=hp.channels,
+                                           image_size=hp.image_size, **condition)
+
+    # the networks that checkpoints with flat network settings were built with
+    legacy_networks = {"generator": "genlab.nets.dcgan.Generator", "discriminator": "genlab.nets.dcgan.Discriminator"}
+
+    @classmethod
+    def upgrade_hparams(cls, hparams: dict) -> dict:
+        """Hyperparameters saved before the networks were config nodes (flat g_width, d_norm, ... all saved
+        together) as today's: the DCGAN networks those models were built with, with the same settings."""
+        if not any(key in hparams for key in LEGACY_SETTINGS):
+            return hparams
+        hparams = dict(hparams)
+        networks = {net: {"_target_": target} for net, target in cls.legacy_networks.items()}
+        for key, (net, setting) in LEGACY_SETTINGS.items():
+            if key in hparams:
+                networks[net][setting] = hparams.pop(key)
+        return {**hparams, **networks}
 
     # ---- sampling ----------------------------------------------------------------------------------
     def sample_z(self, n: int, generator=None, truncation: float | None = None) -> torch.Tensor:
