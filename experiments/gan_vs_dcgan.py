@@ -42,8 +42,8 @@ def train_and_judge(name: str, overrides: list[str], data: str, args) -> dict:
     metrics = run_dir / "metrics.json"
     run(["genlab.eval", f"ckpt_path={run_dir / 'checkpoints' / 'last.ckpt'}", f"num_samples={args.num_samples}",
          f"split={args.split}", "metrics=[fid,kid,pr]", f"out={metrics}"])
-    return {"model": name, "data": data, "steps": args.steps, "seed": args.seed, "overrides": overrides,
-            "wall": wall, **json.loads(metrics.read_text())}
+    return {**json.loads(metrics.read_text()), "model": name, "data": data, "steps": args.steps, "seed": args.seed,
+            "overrides": overrides, "wall": wall}
 
 
 def main() -> None:
@@ -53,6 +53,7 @@ def main() -> None:
     parser.add_argument("--candidate", nargs=2, action="append", default=[], metavar=("NAME", "OVERRIDES"),
                         help="another setting: a name and the overrides it adds to model=gan")
     parser.add_argument("--only", nargs="*", default=None, help="train only these models (the table shows all run)")
+    parser.add_argument("--time-base", default="gan", help="the model whose wall time the others are compared with")
     parser.add_argument("--num-samples", type=int, default=2000)
     parser.add_argument("--split", default="train", help="the real images judged against")
     parser.add_argument("--seed", type=int, default=0)
@@ -80,14 +81,14 @@ def main() -> None:
 
     print(f"\n{args.steps} generator updates each; judge FID/KID against 2,000 {args.split} images, seed {args.seed}")
     print(f"{'data':8} {'model':14} {'FID':>6} {'KID':>6} {'prec':>5} {'recall':>6} {'/dcgan':>7} {'time':>6} "
-          f"{'/gan':>5}  goal met")
+          f"{'/' + args.time_base[:4]:>5}  goal met")
     for data in args.data:
-        dcgan, gan = done.get(("dcgan", data)), done.get(("gan", data))
+        dcgan, base = done.get(("dcgan", data)), done.get((args.time_base, data))
         for name in models:
             row = done.get((name, data))
-            if row is None or dcgan is None or gan is None:
+            if row is None or dcgan is None:
                 continue
-            ratio, time_ratio = row["fid"] / dcgan["fid"], row["wall"] / gan["wall"]
+            ratio, time_ratio = row["fid"] / dcgan["fid"], row["wall"] / base["wall"] if base else float("nan")
             met = ratio <= 0.5 and row["fid"] <= GOALS.get(data, float("inf"))
             print(f"{data:8} {name:14} {row['fid']:6.1f} {row['kid']:6.3f} {row['precision']:5.2f} "
                   f"{row['recall']:6.2f} {ratio:7.3f} {row['wall']:6.0f} {time_ratio:5.2f}  "

@@ -174,8 +174,9 @@ def test_encoder_is_trained_by_the_discriminator_only():
 
 @pytest.mark.parametrize("settings", [
     dict(loss="nonsaturating", r1_gamma=1.0, diffaugment="translation,cutout", n_dis=2),
-    dict(loss="hinge", generator={"width": 8, "norm": "none"},
-         discriminator={"width": 8, "norm": "batch", "spectral_norm": False, "minibatch_std": True}, truncation=1.5),
+    dict(loss="hinge", generator={"_target_": "genlab.nets.cgan.ConditionalGenerator", "width": 8, "norm": "none"},
+         discriminator={"_target_": "genlab.nets.cgan.ProjectionDiscriminator", "width": 8, "norm": "batch",
+                        "spectral_norm": False, "minibatch_std": True}, truncation=1.5),
     dict(loss="hinge", generator={"_target_": "genlab.nets.resnet.Generator", "width": 8},
          discriminator={"_target_": "genlab.nets.resnet.Discriminator", "width": 8, "minibatch_std": True}),
     dict(loss="wgan_gp", ema_decay=0.0, warmup_steps=2, lr_decay="cosine"),

@@ -115,7 +115,10 @@ def as_saved_before(model) -> dict:
 def test_a_checkpoint_with_flat_network_settings_loads_the_same_networks(model_cls, tmp_path):
     torch.manual_seed(0)
     extra = {"condition": "label", "num_classes": 4} if model_cls is CGAN else {}
-    nets = {"generator": {"width": 8}, "discriminator": {"width": 8, "minibatch_std": True}}
+    targets = model_cls.legacy_networks  # the DCGAN networks every checkpoint of that time holds
+    nets = {"generator": {"_target_": targets["generator"], "width": 8, "norm": "batch"},
+            "discriminator": {"_target_": targets["discriminator"], "width": 8, "norm": "none", "spectral_norm": True,
+                              "minibatch_std": True}}
     model = model_cls(image_size=16, latent_dim=16, **nets, **extra)
     folder = genlab.export(model, tmp_path / "new")
     config = json.loads((folder / "config.json").read_text())

@@ -73,7 +73,7 @@ def test_resume_continues_the_saved_config_and_appends_what_changed(digits_run, 
 
 
 @pytest.mark.parametrize("override,named", [
-    ("data=shapes", "data.channels cannot change when resuming (the run has 1"),
+    ("data=shapes", "data.batch_size cannot change when resuming (the run has 16"),
     ("model=vae", "cannot change when resuming"),
     ("experiment=gan_digits", "experiment=gan_digits cannot be given when resuming"),
     ("model.generator.width=16", "model.generator.width cannot change when resuming (the run has 8, this command gives 16)"),

@@ -17,9 +17,6 @@ from genlab.nets.ema import ema_update
 from genlab.text.conditioning import Conditioned, check_condition_settings, transformer_text_encoder
 
 TEXT_ENCODER = transformer_text_encoder(dim=64)  # only its pooled embedding is used: narrower
-# model=cgan's networks: model=gan's, in the variants that take a condition
-CONDITIONAL_GENERATOR = {**GENERATOR, "_target_": "genlab.nets.cgan.ConditionalGenerator"}
-PROJECTION = {**DISCRIMINATOR, "_target_": "genlab.nets.cgan.ProjectionDiscriminator"}
 
 
 class CGAN(Conditioned, GAN):
@@ -48,8 +45,8 @@ class CGAN(Conditioned, GAN):
         check_condition_settings(condition, text_encoder, num_classes)
         # the hyperparameters record this frame's values
         optim_g, optim_d = optim_g or ADAM, optim_d or ADAM
-        generator = with_defaults(generator, CONDITIONAL_GENERATOR)
-        discriminator = with_defaults(discriminator, PROJECTION)
+        # model=gan's networks, which take a condition (conditional batch norm, a projection head)
+        generator, discriminator = with_defaults(generator, GENERATOR), with_defaults(discriminator, DISCRIMINATOR)
         super().__init__(image_size, channels, latent_dim, generator, discriminator, loss, n_dis, r1_gamma, gp_weight, diffaugment, optim_g, optim_d,
                          warmup_steps, lr_decay, ema_decay, ema_start, truncation, compile, channels_last)
         self.save_hyperparameters()

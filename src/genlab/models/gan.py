@@ -21,8 +21,8 @@ from genlab.utils.lr_schedule import schedulers_for, warmup_decay
 LOSSES = ("nonsaturating", "hinge", "wgan_gp")
 ADAM = {"_target_": "torch.optim.Adam", "lr": 2e-3, "betas": [0.0, 0.99]}  # as conf/model/gan.yaml
 # the networks of conf/model/gan.yaml (conf/model/generator/, conf/model/discriminator/)
-GENERATOR = {"_target_": "genlab.nets.dcgan.Generator", "width": 64, "norm": "batch"}
-DISCRIMINATOR = {"_target_": "genlab.nets.dcgan.Discriminator", "width": 32, "norm": "none", "spectral_norm": True,
+GENERATOR = {"_target_": "genlab.nets.resnet.Generator", "width": 16, "norm": "batch"}
+DISCRIMINATOR = {"_target_": "genlab.nets.resnet.Discriminator", "width": 16, "spectral_norm": True,
                  "minibatch_std": True}
 # before the networks were config nodes (genlab 0.x checkpoints and runs): flat settings of the DCGAN networks
 LEGACY_SETTINGS = {"g_width": ("generator", "width"), "g_norm": ("generator", "norm"),
