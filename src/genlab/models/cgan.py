@@ -35,7 +35,8 @@ class CGAN(Conditioned, GAN):
                        "discriminator": "genlab.nets.cgan.ProjectionDiscriminator"}
 
     def __init__(self, image_size: int = 32, channels: int = 3, latent_dim: int = 128,
-                 generator: dict | None = None, discriminator: dict | None = None, loss: str = "nonsaturating", n_dis: int = 1, r1_gamma: float = 0.0, gp_weight: float = 10.0,
+                 generator: dict | None = None, discriminator: dict | None = None,
+                 loss: str = "nonsaturating", n_dis: int = 1, r1_gamma: float = 0.0, gp_weight: float = 10.0,
                  diffaugment: str = "", optim_g: dict | None = None, optim_d: dict | None = None,
                  warmup_steps: int = 0, lr_decay: str = "none", ema_decay: float = 0.999, ema_start: int = 0,
                  truncation: float | None = None, condition: str = "caption", text_encoder: dict | None = None,
@@ -47,8 +48,8 @@ class CGAN(Conditioned, GAN):
         optim_g, optim_d = optim_g or ADAM, optim_d or ADAM
         # model=gan's networks, which take a condition (conditional batch norm, a projection head)
         generator, discriminator = with_defaults(generator, GENERATOR), with_defaults(discriminator, DISCRIMINATOR)
-        super().__init__(image_size, channels, latent_dim, generator, discriminator, loss, n_dis, r1_gamma, gp_weight, diffaugment, optim_g, optim_d,
-                         warmup_steps, lr_decay, ema_decay, ema_start, truncation, compile, channels_last)
+        super().__init__(image_size, channels, latent_dim, generator, discriminator, loss, n_dis, r1_gamma,
+                         gp_weight, diffaugment, optim_g, optim_d, warmup_steps, lr_decay, ema_decay, ema_start, truncation, compile, channels_last)
         self.save_hyperparameters()
         self.build_condition_encoder()
 

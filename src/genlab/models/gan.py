@@ -24,7 +24,7 @@ ADAM = {"_target_": "torch.optim.Adam", "lr": 2e-3, "betas": [0.0, 0.99]}  # as 
 GENERATOR = {"_target_": "genlab.nets.resnet.Generator", "width": 16, "norm": "batch"}
 DISCRIMINATOR = {"_target_": "genlab.nets.resnet.Discriminator", "width": 16, "spectral_norm": True,
                  "minibatch_std": True}
-# before the networks were config nodes (genlab 0.x checkpoints and runs): flat settings of the DCGAN networks
+# checkpoints and runs from before the networks were config nodes: flat settings of the DCGAN networks
 LEGACY_SETTINGS = {"g_width": ("generator", "width"), "g_norm": ("generator", "norm"),
                    "d_width": ("discriminator", "width"), "d_norm": ("discriminator", "norm"),
                    "spectral_norm": ("discriminator", "spectral_norm"),
@@ -64,7 +64,8 @@ class GAN(GenerativeModel):
     ddp_unused_parameters = True  # the generator has no gradient in the discriminator update, and back
 
     def __init__(self, image_size: int = 32, channels: int = 3, latent_dim: int = 128,
-                 generator: dict | None = None, discriminator: dict | None = None, loss: str = "nonsaturating", n_dis: int = 1, r1_gamma: float = 0.0, gp_weight: float = 10.0,
+                 generator: dict | None = None, discriminator: dict | None = None,
+                 loss: str = "nonsaturating", n_dis: int = 1, r1_gamma: float = 0.0, gp_weight: float = 10.0,
                  diffaugment: str = "", optim_g: dict | None = None, optim_d: dict | None = None,
                  warmup_steps: int = 0, lr_decay: str = "none", ema_decay: float = 0.999, ema_start: int = 0,
                  truncation: float | None = None,
