@@ -49,11 +49,12 @@ class CGAN(Conditioned, GAN):
         # model=gan's networks, which take a condition (conditional batch norm, a projection head)
         generator, discriminator = with_defaults(generator, GENERATOR), with_defaults(discriminator, DISCRIMINATOR)
         super().__init__(image_size, channels, latent_dim, generator, discriminator, loss, n_dis, r1_gamma,
-                         gp_weight, diffaugment, optim_g, optim_d, warmup_steps, lr_decay, ema_decay, ema_start, truncation, compile, channels_last)
+                         gp_weight, diffaugment, optim_g, optim_d, warmup_steps, lr_decay, ema_decay, ema_start,
+                         truncation, compile, channels_last)
         self.save_hyperparameters()
         self.build_condition_encoder()
 
-    def build_networks(self, **condition) -> None:
+    def build_networks(self) -> None:
         super().build_networks(cond_dim=self.condition_dim)
 
     # ---- training: the encoder learns through D only ----------------------------------------------
