@@ -16,7 +16,13 @@ from omegaconf import OmegaConf
 
 os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("WANDB_SILENT", "true")
-torch.set_num_threads(2)
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # `-n 2` (the README's test command): one thread per worker and for the processes it starts, so the two
+    # workers share the 2 cores instead of fighting over them
+    os.environ["OMP_NUM_THREADS"] = "1"
+    torch.set_num_threads(1)
+else:
+    torch.set_num_threads(2)
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"

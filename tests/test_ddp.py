@@ -97,7 +97,7 @@ def test_the_global_batch_must_divide_among_the_processes():
     assert loader.batch_size == 8 and len(loader) == 4
 
 
-@pytest.mark.parametrize("model", sorted(MODELS))
+@pytest.mark.parametrize("model", ["vqvae", "gan", "dalle"])  # dalle reuses the vqvae runs: each under a minute
 def test_two_processes_train_the_weights_one_process_trains(model, runs):
     single, two = (last(out) for out in runs(model))
     assert single["global_step"] == two["global_step"] == 6 and single["epoch"] == two["epoch"] == 1

@@ -10,10 +10,11 @@ import sys
 import time
 
 import torch
-from conftest import ROOT, run_cli
+from conftest import ROOT
 
 ARGS = ["model.generator.width=8", "model.discriminator.width=8", "data.source.num_train=64", "data.source.num_val=16",
-        "data.batch_size=16", "trainer.limit_val_batches=1", "callbacks.progress_bar=null"]
+        "data.batch_size=16", "trainer.limit_val_batches=1", "callbacks.progress_bar=null",
+        "trainer.val_check_interval=4"]  # a grid at each epoch's end: the sign that training has started
 
 
 def start(out, env_extra=None):
@@ -32,7 +33,7 @@ def wait_for_training(out, proc, timeout=120):
     raise AssertionError(f"training did not start: {proc.stderr.read()[-2000:] if proc.poll() is not None else ''}")
 
 
-def test_sigterm_saves_and_exits_cleanly_then_resumes(tmp_path):
+def test_sigterm_saves_and_exits_cleanly_then_resumes(tmp_path, run_inproc):
     out = tmp_path / "run"
     proc = start(out)
     wait_for_training(out, proc)
@@ -42,8 +43,7 @@ def test_sigterm_saves_and_exits_cleanly_then_resumes(tmp_path):
     assert "Preempted by SIGTERM" in stdout + stderr
     step = torch.load(out / "checkpoints" / "last.ckpt", weights_only=True)["global_step"]
     assert 4 <= step < 100000
-    r = run_cli(*ARGS, f"trainer.max_steps={step + 3}", "ckpt_path=last",
-                f"paths.output_dir={out}", cwd=tmp_path)
+    r = run_inproc(*ARGS, f"trainer.max_steps={step + 3}", "ckpt_path=last", f"paths.output_dir={out}", cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-2000:]
     assert torch.load(out / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == step + 3
 
@@ -58,7 +58,7 @@ def fake_scontrol(tmp_path):
     return bin_dir, log
 
 
-def test_slurm_sigusr1_requeues_once(tmp_path):
+def test_slurm_sigusr1_requeues_once(tmp_path, run_inproc, monkeypatch):
     bin_dir, log = fake_scontrol(tmp_path)
     out = tmp_path / "run"
     proc = start(out, {"SLURM_JOB_ID": "4242", "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"})
@@ -70,14 +70,8 @@ def test_slurm_sigusr1_requeues_once(tmp_path):
     assert (out / "checkpoints" / "last.ckpt").exists()
     # the requeued job finds its checkpoint by itself
     step = torch.load(out / "checkpoints" / "last.ckpt", weights_only=True)["global_step"]
-    env_backup = dict(os.environ)
-    os.environ["SLURM_RESTART_COUNT"] = "1"
-    try:
-        r = run_cli(*ARGS, f"trainer.max_steps={step + 2}",
-                    f"paths.output_dir={out}", cwd=tmp_path)
-    finally:
-        os.environ.clear()
-        os.environ.update(env_backup)
+    monkeypatch.setenv("SLURM_RESTART_COUNT", "1")
+    r = run_inproc(*ARGS, f"trainer.max_steps={step + 2}", f"paths.output_dir={out}", cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-2000:]
     assert torch.load(out / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == step + 2
 

@@ -83,18 +83,9 @@ def test_checkpoint_refuses_non_finite_weights(make_cfg, tmp_path):
     assert not target.exists()
 
 
-def test_cli_divergence_exits_nonzero_with_one_line(tmp_path):
-    import os
-
-    from conftest import ROOT, run_cli
-
-    env = os.environ.get("PYTHONPATH", "")
-    os.environ["PYTHONPATH"] = f"{ROOT / 'tests'}{os.pathsep}{env}"
-    try:
-        r = run_cli("model.generator.width=8", "model.discriminator.width=8", "data.source.num_train=64", "data.batch_size=16",
-                    "trainer.max_steps=6", "+callbacks.poison._target_=crash_helper.PoisonAtStep",
-                    "+callbacks.poison.step=3", f"paths.output_dir={tmp_path / 'r'}", cwd=tmp_path)
-    finally:
-        os.environ["PYTHONPATH"] = env
+def test_cli_divergence_exits_nonzero_with_one_line(tmp_path, run_inproc):
+    r = run_inproc("model.generator.width=8", "model.discriminator.width=8", "data.source.num_train=64",
+                   "data.batch_size=16", "trainer.max_steps=6", "+callbacks.poison._target_=crash_helper.PoisonAtStep",
+                   "+callbacks.poison.step=3", f"paths.output_dir={tmp_path / 'r'}", cwd=tmp_path)
     assert r.returncode == 2
     assert "error: training diverged at step 4" in r.stderr and "Traceback" not in r.stderr
