@@ -30,7 +30,9 @@ CONF = ROOT / "conf"
 # Small networks and data for every test that trains. Model sizes apply to whichever settings a model has.
 TINY_MODEL = {"generator.width": 8, "discriminator.width": 8, "width": 8, "latent_dim": 16, "code_dim": 8, "codebook_size": 16,
               "condition_dim": 16, "dim": 32, "layers": 1,
-              "warmup_steps": 0, "lr_decay": "none"}
+              "warmup_steps": 0, "lr_decay": "none",
+              "unet.widths": "[8,16]", "unet.attention": "[false,true]", "unet.head_dim": 8, "train_steps": 20,
+              "sample_steps": 4}
 TINY = [
     "data.batch_size=16", "data.num_workers=0",
     "trainer.accelerator=cpu", "trainer.limit_val_batches=1", "trainer.log_every_n_steps=1",

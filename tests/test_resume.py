@@ -2,10 +2,10 @@
 (weights, EMA, optimizer states, epoch counter), the resumed part crossing epoch boundaries.
 
 64 training images in batches of 16: 4 steps an epoch, 11 steps in all. The cases, for a GAN (two
-optimizers, n_dis=2, EMA) and a VAE:
+optimizers, n_dis=2, EMA), a VAE and a diffusion model (random timesteps and noise, EMA):
 - mid_epoch: the checkpoint of step 6 (batch 2 of 4 of epoch 1);
 - epoch_end: the checkpoint of step 4, written on the last batch of epoch 0;
-- after_validation: killed with SIGKILL at step 5, after a checkpoint written when epoch 0's validation
+- after_validation (GAN and VAE): killed with SIGKILL at step 5, after a checkpoint written when epoch 0's validation
   ended (Lightning's every_n_epochs saving) - a real process, killed for real;
 - extension: a run that finished at step 6, extended to 11 with a larger max_steps.
 A killed process leaves only its files, so the first two cases resume a run directory holding the
@@ -29,7 +29,10 @@ COMMON = ["data.source.num_train=64", "data.source.num_val=16", "data.source.num
           "callbacks.progress_bar=null", "callbacks.samples.num_samples=4", "trainer.limit_val_batches=1",
           "trainer.enable_model_summary=false", "trainer.val_check_interval=4"]  # validation at each epoch's end
 MODELS = {"gan": ["model=gan", "model.generator.width=8", "model.discriminator.width=8", "model.latent_dim=16", "model.n_dis=2"],
-          "vae": ["model=vae", "model.width=8", "model.latent_dim=8"]}
+          "vae": ["model=vae", "model.width=8", "model.latent_dim=8"],
+          "diffusion": ["model=diffusion", "model.unet.widths=[8,16]", "model.unet.attention=[false,true]",
+                        "model.unet.head_dim=8", "model.train_steps=20", "model.sample_steps=2"]}
+KILLED = ["gan", "vae"]  # a real process killed costs seconds of start-up: two families show it
 EVERY_STEP = ["callbacks.model_checkpoint.every_n_train_steps=1", "callbacks.model_checkpoint.save_top_k=-1"]
 
 
@@ -83,7 +86,7 @@ def test_extending_a_finished_run(tmp_path, model, straight):
     assert_identical(final, run(out, "ckpt_path=last", "trainer.max_steps=11"), f"{model}/extension")
 
 
-@pytest.mark.parametrize("model", sorted(MODELS))
+@pytest.mark.parametrize("model", KILLED)
 def test_killed_after_a_checkpoint_written_when_validation_ended(tmp_path, model, straight):
     _, final = straight(model)
     broken = tmp_path / "broken"

@@ -157,7 +157,8 @@ def check_shapes(cls, hparams: dict, state_dict: dict, path) -> None:
 
 def export(model_or_path, folder: str | Path) -> Path:
     """Write `model.safetensors` (weights only, no pickle) and `config.json` (class, format version,
-    hyperparameters) into `folder`; `genlab.load(folder)` reads them back."""
+    hyperparameters) into `folder`; `genlab.load(folder)` reads them back. A family may add files for other
+    tools beside them (`export_extra`: a diffusion model's diffusers pipeline)."""
     from safetensors.torch import save_file
 
     from genlab import __version__
@@ -172,4 +173,5 @@ def export(model_or_path, folder: str | Path) -> Path:
     (folder / "config.json").write_text(json.dumps(config, indent=2) + "\n")
     state = {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
     save_file(state, str(folder / "model.safetensors"))
+    model.export_extra(folder)
     return folder

@@ -151,6 +151,9 @@ class GenerativeModel(LightningModule):
                     net.compile(backend=backend)
             self._compiled = True
 
+    def export_extra(self, folder) -> None:
+        """Files `genlab.export` writes into `folder` beside genlab's own, for other tools to read."""
+
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         from genlab import __version__
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 import torch
 
 from genlab.models.base import as_generator
-from genlab.models.gan import ADAM, DISCRIMINATOR, GAN, GENERATOR, with_defaults
+from genlab.models.gan import ADAM, DISCRIMINATOR, GAN, GENERATOR
+from genlab.nets.build import with_defaults
 from genlab.nets.ema import ema_update
 from genlab.text.conditioning import Conditioned, check_condition_settings, transformer_text_encoder
 

@@ -23,6 +23,7 @@ from genlab.nets.transformer import ImageTokenTransformer, KVCache
 from genlab.sampling import check_sampling_options, guide, sample_sequence
 from genlab.sampling.guidance import check_guidance
 from genlab.text.conditioning import Conditioned, check_condition_settings, transformer_text_encoder
+from genlab.text.encoders import pad_cat
 from genlab.utils.lr_schedule import schedulers_for, warmup_decay
 
 ADAMW = {"_target_": "torch.optim.AdamW", "lr": 1e-3, "betas": [0.9, 0.95], "weight_decay": 0.01}
@@ -182,15 +183,6 @@ class DALLE(Conditioned, GenerativeModel):
 
         return sample_sequence(lambda: combine(prior.start(states, pad_mask, cache)), step, prior.num_tokens,
                                generator, temperature, top_k, top_p)
-
-
-def pad_cat(a: torch.Tensor, b: torch.Tensor, mask_a: torch.Tensor, mask_b: torch.Tensor):
-    """Concatenate two batches of condition states (B, T, D) of different lengths T along the batch."""
-    t = max(a.shape[1], b.shape[1])
-    a, b = F.pad(a, (0, 0, 0, t - a.shape[1])), F.pad(b, (0, 0, 0, t - b.shape[1]))
-    mask_a = F.pad(mask_a, (0, t - mask_a.shape[1]), value=True)
-    mask_b = F.pad(mask_b, (0, t - mask_b.shape[1]), value=True)
-    return torch.cat([a, b]), torch.cat([mask_a, mask_b])
 
 
 def load_stage1(path, image_size: int, channels: int):

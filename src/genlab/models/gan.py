@@ -12,7 +12,7 @@ import torch.nn.functional as F
 
 from genlab.errors import ConfigError
 from genlab.models.base import GenerativeModel, as_generator, build_optimizer, check_optimizer
-from genlab.nets.build import build_network
+from genlab.nets.build import build_network, with_defaults
 from genlab.nets.diffaugment import check_policy, diff_augment
 from genlab.nets.ema import ema_copy, ema_update
 from genlab.utils.distributed import shard
@@ -29,14 +29,6 @@ LEGACY_SETTINGS = {"g_width": ("generator", "width"), "g_norm": ("generator", "n
                    "d_width": ("discriminator", "width"), "d_norm": ("discriminator", "norm"),
                    "spectral_norm": ("discriminator", "spectral_norm"),
                    "minibatch_std": ("discriminator", "minibatch_std")}
-
-
-def with_defaults(node: dict | None, default: dict) -> dict:
-    """A network node as given, or (without a `_target_`) the default network with the given changes."""
-    if node is not None and not isinstance(node, dict):
-        return node  # build_network says what a node must be
-    node = dict(node or {})
-    return node if "_target_" in node else {**default, **node}
 
 
 class GAN(GenerativeModel):

@@ -53,3 +53,11 @@ def build_network(node: dict, name: str, **given) -> nn.Module:
         raise ConfigError(f"model.{name}._target_={node['_target_']} takes no {missing[0]}, which this model "
                           f"passes to its {name}; choose a {name} made for it (docs/models.md lists them)")
     return cls(**settings, **given)
+
+
+def with_defaults(node: dict | None, default: dict) -> dict:
+    """A network node as given, or (without a `_target_`) the default network with the given changes."""
+    if node is not None and not isinstance(node, dict):
+        return node  # build_network says what a node must be
+    node = dict(node or {})
+    return node if "_target_" in node else {**default, **node}

@@ -12,6 +12,7 @@ from abc import abstractmethod
 from typing import NamedTuple
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from genlab.errors import ConfigError
@@ -232,3 +233,12 @@ class LabelEmbedder(ConditionEncoder):
         labels = torch.as_tensor(condition, dtype=torch.long).view(-1).to(self.null.device)
         states = self.embedding(labels.clamp_min(0))[:, None]
         return Encoded(states, torch.zeros(states.shape[:2], dtype=torch.bool, device=states.device), states[:, 0])
+
+
+def pad_cat(a: torch.Tensor, b: torch.Tensor, mask_a: torch.Tensor, mask_b: torch.Tensor):
+    """Concatenate two batches of condition states (B, T, D) of different lengths T along the batch."""
+    t = max(a.shape[1], b.shape[1])
+    a, b = F.pad(a, (0, 0, 0, t - a.shape[1])), F.pad(b, (0, 0, 0, t - b.shape[1]))
+    mask_a = F.pad(mask_a, (0, t - mask_a.shape[1]), value=True)
+    mask_b = F.pad(mask_b, (0, t - mask_b.shape[1]), value=True)
+    return torch.cat([a, b]), torch.cat([mask_a, mask_b])

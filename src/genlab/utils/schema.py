@@ -104,6 +104,7 @@ MODEL = {
     "gp_weight": Float(0.0),
     "truncation": Float(0.0, null=True),
     "num_classes": Int(0, 1_000_000),
+    "train_steps": Int(2, 1_000_000),
 }
 
 TRAIN = {
