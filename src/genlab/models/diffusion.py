@@ -50,7 +50,6 @@ class Diffusion(GenerativeModel):
     """
 
     optimizer_settings = ("optimizer",)
-    main_loss = "train/loss"
 
     def __init__(self, image_size: int = 32, channels: int = 3, unet: dict | None = None, train_steps: int = 1000,
                  beta_schedule: str = "squaredcos_cap_v2", prediction: str = "epsilon", sampler: str = "ddim",
@@ -137,7 +136,7 @@ class Diffusion(GenerativeModel):
         return ([optimizer], schedulers) if schedulers else optimizer
 
     # ---- sampling ---------------------------------------------------------------------------------
-    def sampler(self, sampler: str | None, steps: int | None):
+    def sampling_scheduler(self, sampler: str | None, steps: int | None):
         """The diffusers scheduler that `generate` denoises with, its timesteps set."""
         hp = self.hparams
         sampler, steps = sampler or hp.sampler, hp.sample_steps if steps is None else steps
@@ -162,7 +161,7 @@ class Diffusion(GenerativeModel):
         """n images (n, C, H, W) in [-1, 1]: `steps` denoising steps of `sampler` (the model's defaults: its
         `sampler` and `sample_steps`) from Gaussian noise."""
         self.check_num_samples(n)
-        scheduler = self.sampler(sampler, steps)
+        scheduler = self.sampling_scheduler(sampler, steps)
         context = self.sampling_context(condition, n, guidance_scale)
         generator = as_generator(generator)
         hp = self.hparams
