@@ -154,3 +154,13 @@ def test_a_run_saved_with_flat_network_settings_resumes_with_nodes(tmp_path):
     assert model["discriminator"] == {"_target_": "genlab.nets.dcgan.Discriminator", "width": 8, "norm": "none",
                                       "spectral_norm": True, "minibatch_std": True}
     assert not set(FLAT) & set(model)
+
+
+def test_resume_overrides_choose_groups_before_values_as_hydra_does():
+    """`model.width=8 model=cvae` means width 8 whatever the order, on a resume as on a fresh run."""
+    from genlab.utils.resume_config import apply_overrides
+
+    for overrides in (["model.width=8", "model=cvae"], ["model=cvae", "model.width=8"]):
+        cfg, given = apply_overrides({"model": {"_target_": "genlab.models.vae.VAE", "width": 16}}, overrides)
+        assert cfg["model"]["_target_"] == "genlab.models.cvae.CVAE" and cfg["model"]["width"] == 8
+        assert "model.width" in given

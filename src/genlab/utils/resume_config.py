@@ -157,6 +157,9 @@ def apply_overrides(cfg: dict, overrides: Sequence[str], requeued: bool = False)
         parsed = OverridesParser.create().parse_overrides(list(overrides))
     except HydraException as exc:
         raise ConfigError(f"could not parse the overrides: {str(exc).splitlines()[0]}") from None
+    groups = config_groups()
+    # as Hydra composes: group choices first, then the values set inside them, whatever the order given
+    parsed.sort(key=lambda o: not ("." not in o.key_or_group and o.key_or_group in groups))
     given: set[str] = set()
     for o in parsed:
         key = o.key_or_group
@@ -165,7 +168,7 @@ def apply_overrides(cfg: dict, overrides: Sequence[str], requeued: bool = False)
         if o.is_sweep_override():
             raise ConfigError(f"{o.input_line}: a sweep cannot resume a single run; give one value")
         value = o.value()
-        if "." not in key and key in config_groups() and o.type != OverrideType.DEL:
+        if "." not in key and key in groups and o.type != OverrideType.DEL:
             if key in GROUPS_THAT_CANNOT_BE_GIVEN:
                 if requeued:  # the same command again: what the preset set is in the saved config already
                     continue
