@@ -47,6 +47,8 @@ def trained(name: str, overrides: list[str], data: str, args) -> tuple[Path, flo
 
 
 def evaluate(ckpt: Path, key: str, options: list[str], metrics: str, split: str, args) -> dict:
+    if args.num_samples != 1000:
+        key = f"{key}_n{args.num_samples}"
     out = ckpt.parent.parent / f"metrics_{key}.json"
     if not out.exists():
         seconds = run(["genlab.eval", f"ckpt_path={ckpt}", f"metrics={metrics}", f"split={split}",

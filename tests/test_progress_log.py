@@ -38,10 +38,10 @@ def progress_records(caplog, monkeypatch):
     logger.removeHandler(caplog.handler)
 
 
-def fit(make_cfg, max_steps=6, every=2):
+def fit(make_cfg, max_steps=6, every=2, extra=()):
     # 8 steps an epoch: no validation; no progress bar, which would write on stdout
     cfg = make_cfg([f"trainer.max_steps={max_steps}", f"callbacks.progress_log.every_n_steps={every}",
-                    "callbacks.samples=null", "logger=none", "+trainer.enable_progress_bar=false"])
+                    "callbacks.samples=null", "logger=none", "+trainer.enable_progress_bar=false", *extra])
     datamodule, model = make(cfg.data), make(cfg.model)
     callbacks = [make(c) for c in cfg.callbacks.values() if c is not None and "_target_" in c]
     trainer = make(cfg.trainer, callbacks=callbacks, logger=False)
@@ -72,6 +72,16 @@ def test_lines_on_stdout_and_in_the_log(make_cfg, capsys, progress_records):
     assert seconds(parsed[-1][6]) == 0
     done = DONE.fullmatch(lines[3])
     assert done and int(done[1]) == 6 and seconds(done[2]) >= 0
+
+
+def test_a_wall_clock_limit_sets_the_eta(make_cfg, capsys, progress_records):
+    """trainer.max_time without a step limit: the ETA is the time left of it (Lightning's Timer)."""
+    capsys.readouterr()
+    fit(make_cfg, max_steps=-1, extra=["trainer.max_epochs=1", "trainer.max_time=00:00:10:00"])
+    lines = capsys.readouterr().out.splitlines()
+    etas = [re.fullmatch(r"step (\d+)  \S+ steps/s  .*  ETA (\S+)", line) for line in lines[:4]]
+    assert all(etas), lines
+    assert all(540 <= seconds(m[2]) <= 600 for m in etas), lines  # 10 minutes less the seconds spent
 
 
 def test_terminal_gets_nothing_the_log_gets_the_lines(make_cfg, capsys, progress_records, monkeypatch):

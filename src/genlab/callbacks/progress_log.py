@@ -77,8 +77,9 @@ class ProgressLog(Callback):
         parts = [f"step {step}/{total} ({100 * step / total:.1f}%)" if total else f"step {step}",
                  f"{rate:.3g} steps/s"]
         parts += [f"{k} {v:.4g}" for k, v in losses(trainer).items()]
-        if total:
-            parts.append(f"ETA {duration((total - step) / rate)}")
+        eta = [t for t in ((total - step) / rate if total else None, time_left(trainer)) if t is not None]
+        if eta:
+            parts.append(f"ETA {duration(min(eta))}")
         self.emit("  ".join(parts))
 
     @rank_zero_only
@@ -91,3 +92,11 @@ class ProgressLog(Callback):
             self.emit(f"stopped at step {step}/{total}: {done} steps in {elapsed}")
         else:
             self.emit(f"done: {what} in {elapsed}")
+
+
+def time_left(trainer) -> float | None:
+    """Seconds of `trainer.max_time` left (Lightning's Timer, which counts across resumes), or None."""
+    from pytorch_lightning.callbacks import Timer
+
+    timers = [c for c in trainer.callbacks if isinstance(c, Timer)]
+    return timers[0].time_remaining("train") if timers else None
