@@ -124,7 +124,7 @@ def test_paths_default_is_a_dated_folder():
 
 
 # each family's own config (beta_vae and dcgan are presets of VAE and GAN with other values)
-OWN_CONFIG = ["ae", "vae", "vqvae", "cvae", "gan", "cgan", "dalle", "diffusion", "cdiffusion"]
+OWN_CONFIG = ["ae", "vae", "vqvae", "cvae", "gan", "cgan", "dalle", "diffusion", "cdiffusion", "flow"]
 
 
 @pytest.mark.parametrize("name", OWN_CONFIG)

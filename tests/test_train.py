@@ -118,7 +118,7 @@ def test_cli_unknown_model_lists_the_models(tmp_path, run_inproc):
 def test_cli_help_lists_groups(tmp_path, run_inproc):
     result = run_inproc("--help", cwd=tmp_path)
     assert result.returncode == 0
-    for line in ["model: ae, beta_vae, cdiffusion, cgan, cvae, dalle, dcgan, diffusion, gan, vae, vqvae", "data: celeba, cifar10, digits, fashion_mnist, folder, mnist, mnist5k, shapes",
+    for line in ["model: ae, beta_vae, cdiffusion, cgan, cvae, dalle, dcgan, diffusion, flow, gan, vae, vqvae", "data: celeba, cifar10, digits, fashion_mnist, folder, mnist, mnist5k, shapes",
                  "logger: csv, none, tensorboard, wandb"]:
         assert line in result.stdout
 
