@@ -14,6 +14,8 @@ from hydra import compose, initialize_config_module
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
+from genlab.utils.config import QUICK_MODEL
+
 os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("WANDB_SILENT", "true")
 if os.environ.get("PYTEST_XDIST_WORKER"):
@@ -22,17 +24,13 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     os.environ["OMP_NUM_THREADS"] = "1"
     torch.set_num_threads(1)
 else:
-    torch.set_num_threads(2)
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
 
 # Small networks and data for every test that trains. Model sizes apply to whichever settings a model has.
-TINY_MODEL = {"generator.width": 8, "discriminator.width": 8, "width": 8, "latent_dim": 16, "code_dim": 8, "codebook_size": 16,
-              "condition_dim": 16, "dim": 32, "layers": 1,
-              "warmup_steps": 0, "lr_decay": "none",
-              "unet.widths": "[8,16]", "unet.attention": "[false,true]", "unet.head_dim": 8, "train_steps": 20,
-              "sample_steps": 4}
+TINY_MODEL = QUICK_MODEL  # small networks and schedules (genlab.utils.config)
 TINY = [
     "data.batch_size=16", "data.num_workers=0",
     "trainer.accelerator=cpu", "trainer.limit_val_batches=1", "trainer.log_every_n_steps=1",

@@ -149,6 +149,22 @@ def evaluate(cfg: DictConfig) -> dict:
             "genlab_version": genlab.__version__}
 
 
+def evaluate_checkpoint(ckpt_path, **settings) -> dict:
+    """`python -m genlab.eval` from Python (notebooks, the benchmark): the same settings as keyword
+    arguments, `metrics=["fid", "kid", "pr", "cond_acc"]`, `num_samples=1000`, `generate={"steps": 20}`, ...;
+    returns what the command writes to metrics.json."""
+    from genlab.utils.config import compose_config
+
+    overrides = [f"ckpt_path={Path(ckpt_path).as_posix()}"]
+    for key, value in settings.items():
+        if isinstance(value, dict):  # generate options: declared ones or new ones alike
+            overrides += [f"++{key}.{k}={v}" for k, v in value.items()]
+        else:
+            overrides.append(f"{key}=[{','.join(map(str, value))}]" if isinstance(value, (list, tuple))
+                             else f"{key}={value}")
+    return evaluate(compose_config("eval", *overrides))
+
+
 def note_fewer(requested: int, limit: str, used: int) -> None:
     """Say so when fewer images than num_samples are evaluated: FID and KID depend on the number."""
     import sys

@@ -78,3 +78,18 @@ def read_images(folder: Path, size: int, channels: int) -> torch.Tensor:
                                    f"it or write the images again") from None
         images.append(torch.from_numpy(arr.copy()).reshape(size, size, channels).permute(2, 0, 1))
     return torch.stack(images)
+
+
+def plot_grid(images: torch.Tensor, title: str | None = None, ax=None, nrow: int | None = None):
+    """Show (N, C, H, W) images in [-1, 1] as one grid with matplotlib (notebooks); returns the axes."""
+    try:
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise ImportError("plot_grid needs matplotlib: pip install matplotlib") from None
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4, 4))
+    ax.imshow(image_grid(images, nrow).permute(1, 2, 0).numpy())
+    ax.set_axis_off()
+    if title:
+        ax.set_title(title, fontsize=9)
+    return ax
