@@ -1,0 +1,296 @@
+"""The family benchmark: every model config trained on the same data for the same wall-clock budget,
+evaluated one way, and written up as docs/benchmarks.md.
+
+    python -m genlab.bench [--budget 10] [--data shapes digits mnist5k] [--models gan dcgan ...]
+                           [--points 3] [--num-samples 1000] [--out runs/bench] [--doc docs/benchmarks.md]
+    python -m genlab.bench --quick      # tiny networks and two steps a point: what the tests run
+
+Protocol, the same for every family: `python -m genlab.train` in its own process (so its peak memory is
+its own) with `trainer.max_time` a fraction of `--budget` minutes per point (exact resume continues the run
+to the next point), seed 0, the model's shipped config. At each point the last checkpoint is evaluated
+with the data set's judge (`genlab.eval`: FID, KID, precision/recall on `--num-samples` generated images
+against as many training images; conditional accuracy on `--cond-samples` conditions of training examples
+and of held-out pairs). `dalle` is a prior over the `vqvae` row's tokenizer, so its training time is
+its own budget on top of that row's. Everything is kept in OUT; an interrupted benchmark resumes where it
+stopped, and `--doc` is rewritten from all results found there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+# name -> the overrides that select it (each GAN loss; the ResNet GAN is the default `gan`)
+ENTRIES = {
+    "gan": ["model=gan"],
+    "gan_hinge": ["model=gan", "model.loss=hinge"],
+    "gan_wgan_gp": ["model=gan", "model.loss=wgan_gp"],
+    "dcgan": ["model=dcgan"],
+    "cgan": ["model=cgan"],
+    "ae": ["model=ae"],
+    "vae": ["model=vae"],
+    "beta_vae": ["model=beta_vae"],
+    "vqvae": ["model=vqvae"],
+    "cvae": ["model=cvae"],
+    "dalle": ["model=dalle"],
+    "diffusion": ["model=diffusion"],
+    "cdiffusion": ["model=cdiffusion"],
+    "flow": ["model=flow"],
+}
+DATA = ["shapes", "digits", "mnist5k"]
+QUICK_DATA = {"shapes": ["data.source.num_train=128", "data.source.num_val=32", "data.source.num_heldout=32"]}
+
+
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m genlab.bench", description=__doc__.split("\n\n")[0])
+    p.add_argument("--budget", type=float, default=10.0, help="minutes of training per model and data set")
+    p.add_argument("--data", nargs="+", default=DATA, choices=DATA)
+    p.add_argument("--models", nargs="+", default=list(ENTRIES), choices=list(ENTRIES))
+    p.add_argument("--points", type=int, default=3, help="evaluations along the budget (the FID-time curve)")
+    p.add_argument("--num-samples", type=int, default=1000, help="images per FID, KID and precision/recall")
+    p.add_argument("--cond-samples", type=int, default=300, help="conditions per split for conditional accuracy")
+    p.add_argument("--out", default="runs/bench", help="where runs and results are kept (resumable)")
+    p.add_argument("--doc", default="docs/benchmarks.md", help="the page written; its figures go in DOC's folder")
+    p.add_argument("--quick", action="store_true", help="tiny networks, 2 steps a point, 16 images: a smoke run")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.num_samples, args.cond_samples = min(args.num_samples, 16), min(args.cond_samples, 8)
+    if args.budget <= 0 or args.points < 1 or args.num_samples < 2:
+        p.error("--budget must be positive, --points at least 1 and --num-samples at least 2")
+    return args
+
+
+# ---- one model on one data set ----------------------------------------------------------------------
+def overrides(name: str, data: str, args, out: Path, point: int) -> list[str]:
+    from genlab.utils.config import quick_overrides
+
+    chosen = [*ENTRIES[name], f"data={data}"]
+    if name == "dalle":
+        chosen.append(f"model.tokenizer_ckpt={run_dir(args, data, 'vqvae') / 'checkpoints' / 'last.ckpt'}")
+    if args.quick:
+        chosen = quick_overrides(*chosen) + chosen + QUICK_DATA.get(data, [])
+        # max_time only so that Lightning's Timer counts the training time
+        limit = [f"trainer.max_steps={2 * point}", "trainer.val_check_interval=2", "trainer.max_time=00:01:00:00"]
+    else:
+        seconds = round(args.budget * 60 * point / args.points)
+        limit = [f"trainer.max_time=00:{seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}",
+                 "trainer.max_steps=100000000"]
+    if (out / "checkpoints" / "last.ckpt").exists():  # the next point: the run resumes with its own config
+        return [*limit, "ckpt_path=last", f"paths.output_dir={out}"]
+    return [*chosen, *limit, "seed=0", f"paths.output_dir={out}", "logger=none", "callbacks.progress_bar=null",
+            "trainer.enable_model_summary=false"]
+
+
+def run_dir(args, data: str, name: str) -> Path:
+    return Path(args.out) / data / name
+
+
+def train_segment(cmd: list[str], log: Path) -> float:
+    """Run `python -m genlab.train ...` to its next point; returns its peak resident memory in MiB."""
+    with log.open("a") as f:
+        proc = subprocess.Popen([sys.executable, "-m", "genlab.train", *cmd], stdout=f, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(proc.pid, 0)  # this child's own peak, not the largest of all children
+        proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        tail = log.read_text()[-2000:]
+        raise RuntimeError(f"training failed (exit {proc.returncode}), see {log}:\n{tail}")
+    return usage.ru_maxrss / 1024  # kB on Linux
+
+
+def trained_state(ckpt: Path) -> tuple[int, float]:
+    """The checkpoint's step and the training wall time Lightning's Timer counted (0 without one)."""
+    from genlab.load import read_checkpoint
+
+    state = read_checkpoint(ckpt)
+    timer = next((v for k, v in state.get("callbacks", {}).items() if k.startswith("Timer")), None)
+    return int(state.get("global_step", 0)), float(timer["time_elapsed"]["train"]) if timer else float("nan")
+
+
+def sampling_rate(ckpt: Path, n: int) -> float:
+    """Images per second of `generate` with the model's default settings (after a warm-up call)."""
+    import torch
+
+    import genlab
+
+    model = genlab.load(ckpt)
+    condition = None
+    if model.conditional:
+        dm = datamodule_of(ckpt)
+        condition = model.condition_from_batch(dm.sample_batch("train", n))
+    model.generate(min(n, 2), condition=None if condition is None else condition[:2], generator=0)
+    start = time.perf_counter()
+    with torch.no_grad():
+        model.generate(n, condition=condition, generator=0)
+    return n / (time.perf_counter() - start)
+
+
+def datamodule_of(ckpt: Path):
+    from omegaconf import OmegaConf
+
+    from genlab.utils.config import make
+    from genlab.utils.trusted import check_targets
+
+    data = OmegaConf.load(ckpt.parent.parent / "config.yaml").data
+    check_targets({"data": data}, "the run's config")
+    return make(data)
+
+
+def measure(name: str, data: str, args, log) -> dict:
+    """Train `name` on `data` point by point (each point evaluated); returns its result record."""
+    from omegaconf import OmegaConf
+
+    import genlab
+    from genlab.eval import evaluate_checkpoint
+
+    out = run_dir(args, data, name)
+    record_file = out / "bench.json"
+    record = json.loads(record_file.read_text()) if record_file.exists() else {"points": []}
+    ckpt = out / "checkpoints" / "last.ckpt"
+    for point in range(len(record["points"]) + 1, args.points + 1):
+        if not ckpt.exists() and out.exists():  # stopped before its first checkpoint: nothing to keep
+            shutil.rmtree(out)
+        out.mkdir(parents=True, exist_ok=True)
+        peak = train_segment(overrides(name, data, args, out, point), out.parent / f"{name}.log")
+        step, seconds = trained_state(ckpt)
+        conditional = genlab.load(ckpt).conditional
+        values = evaluate_checkpoint(ckpt, metrics=["fid", "kid", "pr"], num_samples=args.num_samples, split="train")
+        if conditional:
+            values["cond_acc"] = evaluate_checkpoint(ckpt, metrics=["cond_acc"], num_samples=args.cond_samples,
+                                                     split="train")["cond_acc"]
+        record["points"].append({"step": step, "train_seconds": seconds, "peak_mib": peak,
+                                 **{k: values[k] for k in ("fid", "kid", "precision", "recall") if k in values},
+                                 **({"cond_acc": values["cond_acc"]} if conditional else {})})
+        record["batch_size"] = int(OmegaConf.load(out / "config.yaml").data.batch_size)
+        record_file.write_text(json.dumps(record, indent=1))
+        log(f"{data}/{name} point {point}/{args.points}: step {step}, FID {values['fid']:.1f}")
+    if "sample_images_per_s" not in record:
+        record["sample_images_per_s"] = sampling_rate(ckpt, 8 if args.quick else 256)
+        record_file.write_text(json.dumps(record, indent=1))
+    return record
+
+
+# ---- the page ---------------------------------------------------------------------------------------
+def machine() -> str:
+    import platform
+
+    import torch
+
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else ""
+    device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    return f"{cpu}, {os.cpu_count()} cores, {device}; torch {torch.__version__}, Python {platform.python_version()}"
+
+
+def table(data: str, results: dict) -> list[str]:
+    header = ("| model | steps | train min | train img/s | FID | KID | precision | recall "
+              "| cond. acc. train / held-out | sample img/s | peak MiB |")
+    rows = [header, "|" + " --- |" * 11]
+    for name, r in sorted(results.items(), key=lambda kv: kv[1]["points"][-1]["fid"]):
+        p = r["points"][-1]
+        rate = p["step"] * r["batch_size"] / p["train_seconds"] if p["train_seconds"] else float("nan")
+        acc = p.get("cond_acc")
+        acc_text = " / ".join(f"{acc[s]['joint']:.2f}" for s in ("train", "heldout") if s in acc) if acc else "-"
+        peak = max(q["peak_mib"] for q in r["points"])
+        rows.append(f"| {name} | {p['step']} | {p['train_seconds'] / 60:.1f} | {rate:.0f} | {p['fid']:.1f} | "
+                    f"{p['kid']:.3f} | {p['precision']:.2f} | {p['recall']:.2f} | {acc_text} | "
+                    f"{r['sample_images_per_s']:.0f} | {peak:.0f} |")
+    return rows
+
+
+def figures(results: dict[str, dict], folder: Path, doc: Path) -> list[str]:
+    """The FID-time curves (one panel per data set) and a grid of samples per family, as PNGs."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    lines = []
+    fig, axes = plt.subplots(1, len(results), figsize=(5 * len(results), 4), squeeze=False)
+    for ax, (data, models) in zip(axes[0], results.items()):
+        for name, r in models.items():
+            ax.plot([p["train_seconds"] / 60 for p in r["points"]], [p["fid"] for p in r["points"]], "o-", label=name)
+        ax.set(title=data, xlabel="training minutes", ylabel="judge FID", yscale="log")
+    axes[0][-1].legend(fontsize=7, loc="upper right")
+    fig.tight_layout()
+    fig.savefig(folder / "fid_vs_time.png", dpi=80)
+    plt.close(fig)
+    rel = folder.relative_to(doc.parent).as_posix()
+    lines.append(f"![judge FID against training time]({rel}/fid_vs_time.png)\n")
+    for data, models in results.items():
+        fig, axes = plt.subplots(1, len(models), figsize=(2.2 * len(models), 2.6), squeeze=False)
+        for ax, name in zip(axes[0], models):
+            grid = run_grid(models[name]["dir"])
+            if grid is not None:
+                ax.imshow(Image.open(grid))
+            ax.set_title(name, fontsize=8)
+            ax.axis("off")
+        fig.tight_layout()
+        fig.savefig(folder / f"samples_{data}.png", dpi=80)
+        plt.close(fig)
+        lines.append(f"### Samples on `{data}`\n\n![samples on {data}]({rel}/samples_{data}.png)\n")
+    return lines
+
+
+def run_grid(run: str) -> Path | None:
+    samples = sorted((Path(run) / "samples").glob("*.png"), key=lambda p: p.stat().st_mtime)
+    return samples[-1] if samples else None
+
+
+def write_doc(args, results: dict[str, dict]) -> None:
+    doc = Path(args.doc)
+    doc.parent.mkdir(parents=True, exist_ok=True)
+    budget = "2 steps a point (--quick: a smoke run, the numbers mean nothing)" if args.quick else \
+        f"{args.budget:g} minutes"
+    command = (f"python -m genlab.bench --budget {args.budget:g} --points {args.points} --num-samples "
+               f"{args.num_samples}{' --quick' if args.quick else ''}")
+    lines = [f"""# Benchmarks
+
+Every family on the same data, budget and protocol, written by `python -m genlab.bench` (its docstring
+gives the protocol). The numbers are this machine's.
+
+- Command: `{command}`
+- Machine: {machine()}
+- Budget: {budget} of training per model and data set, evaluated at {args.points} points along it
+- Judge FID, KID, precision and recall: {args.num_samples} generated images (seed 0) against as many
+  training images, in the data set's judge features ([Evaluation](evaluation.md)); conditional accuracy:
+  joint, on {args.cond_samples} conditions of training examples and of held-out pairs
+- Train img/s: steps x batch over Lightning's training time (validation grids included); sample img/s:
+  one `generate` call with the model's defaults; peak MiB: the training process's resident memory
+- `dalle` trains its prior over the `vqvae` row's tokenizer: add that row's minutes
+"""]
+    for data, models in results.items():
+        lines += [f"## `{data}`", "", *table(data, models), ""]
+    lines += ["## Judge FID against training time", "", *figures(results, doc.parent / doc.stem, doc)]
+    doc.write_text("\n".join(lines) + "\n")
+
+
+def main(argv: list[str] | None = None) -> None:
+    from tqdm import tqdm
+
+    args = parse(argv)
+    todo = [(data, name) for data in args.data for name in args.models]
+    if "dalle" in args.models:  # its tokenizer is the vqvae row's checkpoint
+        todo = [(d, n) for d, n in todo if n != "dalle"] + [(d, "dalle") for d in args.data]
+        for data in args.data:
+            if "vqvae" not in args.models and not (run_dir(args, data, "vqvae") / "bench.json").exists():
+                todo.insert(0, (data, "vqvae"))
+    results: dict[str, dict] = {data: {} for data in args.data}
+    with tqdm(todo, desc="genlab.bench", unit="model") as bar:
+        for data, name in bar:
+            bar.set_postfix_str(f"{data}/{name}")
+            record = measure(name, data, args, bar.write)
+            results[data][name] = {**record, "dir": str(run_dir(args, data, name))}
+    write_doc(args, results)
+    print(f"wrote {args.doc}")
+
+
+if __name__ == "__main__":
+    main()

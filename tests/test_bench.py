@@ -1,0 +1,46 @@
+"""`python -m genlab.bench`: trains, evaluates and times each model the same way, writes the page with its
+table and figures, and resumes without redoing finished work."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from genlab import bench
+
+
+def test_quick_bench_writes_the_page_and_resumes(tmp_path, monkeypatch):
+    out, doc = tmp_path / "runs", tmp_path / "site" / "benchmarks.md"
+    argv = ["--quick", "--data", "digits", "--models", "cvae", "--points", "2", "--out", str(out), "--doc", str(doc)]
+    bench.main(argv)
+
+    record = json.loads((out / "digits" / "cvae" / "bench.json").read_text())
+    assert [p["step"] for p in record["points"]] == [2, 4]  # two points, the second a resumed run
+    last = record["points"][-1]
+    assert last["fid"] > 0 and 0 <= last["precision"] <= 1 and 0 <= last["recall"] <= 1
+    assert 0 <= last["cond_acc"]["train"]["joint"] <= 1  # conditional: accuracy measured (digits holds none out)
+    assert last["peak_mib"] > 100 and last["train_seconds"] > 0 and record["sample_images_per_s"] > 0
+    page = doc.read_text()
+    row = re.search(r"^\| cvae \| 4 \| [\d.]+ \| \d+ \| ([\d.]+) \|.* \| ([\d.]+) \| [\d.]+ \| \d+ \|$", page, re.M)
+    assert row and float(row[1]) == pytest.approx(last["fid"], abs=0.05), page
+    assert float(row[2]) == pytest.approx(last["cond_acc"]["train"]["joint"], abs=0.005)
+    assert "--quick" in page and "## `digits`" in page
+    for figure in ("fid_vs_time.png", "samples_digits.png"):
+        assert (doc.parent / "benchmarks" / figure).stat().st_size > 1000
+        assert f"benchmarks/{figure}" in page
+
+    # run again: everything is found in OUT, nothing is trained or evaluated again
+    monkeypatch.setattr(bench, "train_segment", lambda *a: pytest.fail("trained again"))
+    monkeypatch.setattr("genlab.eval.evaluate_checkpoint", lambda *a, **k: pytest.fail("evaluated again"))
+    doc.unlink()
+    bench.main(argv)
+    assert re.search(r"^\| cvae \| 4 \|", doc.read_text(), re.M)
+
+
+def test_bad_arguments_are_refused_in_one_line(capsys):
+    with pytest.raises(SystemExit) as exc:
+        bench.main(["--budget", "0"])
+    assert exc.value.code == 2
+    assert "--budget must be positive" in capsys.readouterr().err
