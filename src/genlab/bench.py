@@ -87,6 +87,13 @@ def overrides(name: str, data: str, args, out: Path, point: int) -> list[str]:
             "trainer.enable_model_summary=false"]
 
 
+def save(path: Path, record: dict) -> None:
+    """Atomically: a benchmark stopped while writing keeps the previous record."""
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(record, indent=1))
+    tmp.replace(path)
+
+
 def run_dir(args, data: str, name: str) -> Path:
     return Path(args.out) / data / name
 
@@ -104,7 +111,7 @@ def train_segment(cmd: list[str], log: Path) -> float:
 
 
 def trained_state(ckpt: Path) -> tuple[int, float]:
-    """The checkpoint's step and the training wall time Lightning's Timer counted (0 without one)."""
+    """The checkpoint's step and the training wall time Lightning's Timer counted (NaN without one)."""
     from genlab.load import read_checkpoint
 
     state = read_checkpoint(ckpt)
@@ -167,11 +174,11 @@ def measure(name: str, data: str, args, log) -> dict:
                                  **{k: values[k] for k in ("fid", "kid", "precision", "recall") if k in values},
                                  **({"cond_acc": values["cond_acc"]} if conditional else {})})
         record["batch_size"] = int(OmegaConf.load(out / "config.yaml").data.batch_size)
-        record_file.write_text(json.dumps(record, indent=1))
+        save(record_file, record)
         log(f"{data}/{name} point {point}/{args.points}: step {step}, FID {values['fid']:.1f}")
     if "sample_images_per_s" not in record:
         record["sample_images_per_s"] = sampling_rate(ckpt, 8 if args.quick else 256)
-        record_file.write_text(json.dumps(record, indent=1))
+        save(record_file, record)
     return record
 
 
