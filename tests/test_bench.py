@@ -4,6 +4,7 @@ table and figures, and resumes without redoing finished work."""
 from __future__ import annotations
 
 import json
+import os
 import re
 
 import pytest
@@ -44,3 +45,14 @@ def test_bad_arguments_are_refused_in_one_line(capsys):
         bench.main(["--budget", "0"])
     assert exc.value.code == 2
     assert "--budget must be positive" in capsys.readouterr().err
+
+
+def test_table_rows_give_rates_and_mark_runs_that_shared_the_machine():
+    point = {"step": 30, "train_seconds": 60.0, "peak_mib": 512.4, "fid": 12.34, "kid": 1.5, "precision": 0.5,
+             "recall": 0.25}
+    busy = {"batch_size": 64, "sample_images_per_s": 99.6, "points": [{**point, "load": os.cpu_count() + 2}]}
+    idle = {**busy, "points": [{**point, "fid": 20.0, "load": 0.1}]}
+    rows = bench.table("shapes", {"vae": idle, "gan": busy})
+    # sorted by FID; 30 steps x 64 images over 60 s = 32 images/s
+    assert rows[2] == "| gan (shared) | 30 | 1.0 | 32 | 12.3 | 1.500 | 0.50 | 0.25 | - | 100 | 512 |"
+    assert rows[3].startswith("| vae | 30 |")

@@ -164,13 +164,14 @@ def measure(name: str, data: str, args, log) -> dict:
             shutil.rmtree(out)
         out.mkdir(parents=True, exist_ok=True)
         peak = train_segment(overrides(name, data, args, out, point), out.parent / f"{name}.log")
+        load = os.getloadavg()[0]  # the last minute of training: above the core count, something shared the CPU
         step, seconds = trained_state(ckpt)
         conditional = genlab.load(ckpt).conditional
         values = evaluate_checkpoint(ckpt, metrics=["fid", "kid", "pr"], num_samples=args.num_samples, split="train")
         if conditional:
             values["cond_acc"] = evaluate_checkpoint(ckpt, metrics=["cond_acc"], num_samples=args.cond_samples,
                                                      split="train")["cond_acc"]
-        record["points"].append({"step": step, "train_seconds": seconds, "peak_mib": peak,
+        record["points"].append({"step": step, "train_seconds": seconds, "peak_mib": peak, "load": load,
                                  **{k: values[k] for k in ("fid", "kid", "precision", "recall") if k in values},
                                  **({"cond_acc": values["cond_acc"]} if conditional else {})})
         record["batch_size"] = int(OmegaConf.load(out / "config.yaml").data.batch_size)
@@ -204,7 +205,8 @@ def table(data: str, results: dict) -> list[str]:
         acc = p.get("cond_acc")
         acc_text = " / ".join(f"{acc[s]['joint']:.2f}" for s in ("train", "heldout") if s in acc) if acc else "-"
         peak = max(q["peak_mib"] for q in r["points"])
-        rows.append(f"| {name} | {p['step']} | {p['train_seconds'] / 60:.1f} | {rate:.0f} | {p['fid']:.1f} | "
+        shared = max(q.get("load", 0) for q in r["points"]) > (os.cpu_count() or 1) + 0.5
+        rows.append(f"| {name}{' (shared)' if shared else ''} | {p['step']} | {p['train_seconds'] / 60:.1f} | {rate:.0f} | {p['fid']:.1f} | "
                     f"{p['kid']:.3f} | {p['precision']:.2f} | {p['recall']:.2f} | {acc_text} | "
                     f"{r['sample_images_per_s']:.0f} | {peak:.0f} |")
     return rows
@@ -272,6 +274,8 @@ gives the protocol). The numbers are this machine's.
 - Train img/s: steps x batch over Lightning's training time (validation grids included); sample img/s:
   one `generate` call with the model's defaults; peak MiB: the training process's resident memory
 - `dalle` trains its prior over the `vqvae` row's tokenizer: add that row's minutes
+- "(shared)": the machine's load over the last minute of a training segment exceeded its core count, so
+  other work took CPU from it and its time-bound figures (steps, FID at the budget) are pessimistic
 """]
     for data, models in results.items():
         lines += [f"## `{data}`", "", *table(data, models), ""]
