@@ -56,3 +56,21 @@ def test_table_rows_give_rates_and_mark_runs_that_shared_the_machine():
     # sorted by FID; 30 steps x 64 images over 60 s = 32 images/s
     assert rows[2] == "| gan (shared) | 30 | 1.0 | 32 | 12.3 | 1.500 | 0.50 | 0.25 | - | 100 | 512 |"
     assert rows[3].startswith("| vae | 30 |")
+
+
+def test_a_failed_run_is_listed_and_the_others_go_on(tmp_path, monkeypatch, capsys):
+    calls = []
+
+    def fail(cmd, log):
+        calls.append(next(c for c in cmd if c.startswith("model=")))
+        raise RuntimeError(f"training failed (exit 1), see {log}:\nthe tail")
+
+    monkeypatch.setattr(bench, "train_segment", fail)
+    doc = tmp_path / "benchmarks.md"
+    with pytest.raises(SystemExit) as exc:
+        bench.main(["--quick", "--data", "digits", "--models", "gan", "vae", "--out", str(tmp_path / "runs"),
+                    "--doc", str(doc)])
+    assert calls == ["model=gan", "model=vae"]  # the second ran after the first failed
+    assert "2 run(s) failed" in str(exc.value.code)
+    page = doc.read_text()
+    assert "Failed: `gan` (training failed (exit 1), see" in page and "Failed: `vae`" in page

@@ -26,6 +26,8 @@ import sys
 import time
 from pathlib import Path
 
+from genlab.errors import GenlabError
+
 # name -> the overrides that select it (each GAN loss; the ResNet GAN is the default `gan`)
 ENTRIES = {
     "gan": ["model=gan"],
@@ -227,13 +229,14 @@ def figures(results: dict[str, dict], folder: Path, doc: Path) -> list[str]:
         for name, r in models.items():
             ax.plot([p["train_seconds"] / 60 for p in r["points"]], [p["fid"] for p in r["points"]], "o-", label=name)
         ax.set(title=data, xlabel="training minutes", ylabel="judge FID", yscale="log")
-    axes[0][-1].legend(fontsize=7, loc="upper right")
+    if any(results.values()):
+        axes[0][-1].legend(fontsize=7, loc="upper right")
     fig.tight_layout()
     fig.savefig(folder / "fid_vs_time.png", dpi=80)
     plt.close(fig)
     rel = folder.relative_to(doc.parent).as_posix()
     lines.append(f"![judge FID against training time]({rel}/fid_vs_time.png)\n")
-    for data, models in results.items():
+    for data, models in ((d, m) for d, m in results.items() if m):
         fig, axes = plt.subplots(1, len(models), figsize=(2.2 * len(models), 2.6), squeeze=False)
         for ax, name in zip(axes[0], models):
             grid = run_grid(models[name]["dir"])
@@ -253,7 +256,7 @@ def run_grid(run: str) -> Path | None:
     return samples[-1] if samples else None
 
 
-def write_doc(args, results: dict[str, dict]) -> None:
+def write_doc(args, results: dict[str, dict], failed: dict[str, dict]) -> None:
     doc = Path(args.doc)
     doc.parent.mkdir(parents=True, exist_ok=True)
     budget = "2 steps a point (--quick: a smoke run, the numbers mean nothing)" if args.quick else \
@@ -279,6 +282,8 @@ gives the protocol). The numbers are this machine's.
 """]
     for data, models in results.items():
         lines += [f"## `{data}`", "", *table(data, models), ""]
+        lines += [f"Failed: `{name}` ({why}; see `{run_dir(args, data, name)}.log`)\n"
+                  for name, why in failed.get(data, {}).items()]
     lines += ["## Judge FID against training time", "", *figures(results, doc.parent / doc.stem, doc)]
     doc.write_text("\n".join(lines) + "\n")
 
@@ -294,13 +299,22 @@ def main(argv: list[str] | None = None) -> None:
             if "vqvae" not in args.models and not (run_dir(args, data, "vqvae") / "bench.json").exists():
                 todo.insert(0, (data, "vqvae"))
     results: dict[str, dict] = {data: {} for data in args.data}
+    failed: dict[str, dict] = {data: {} for data in args.data}
     with tqdm(todo, desc="genlab.bench", unit="model") as bar:
         for data, name in bar:
             bar.set_postfix_str(f"{data}/{name}")
-            record = measure(name, data, args, bar.write)
+            try:
+                record = measure(name, data, args, bar.write)
+            except (RuntimeError, GenlabError) as exc:  # one model's failure does not stop the others
+                failed[data][name] = str(exc).splitlines()[0]
+                bar.write(f"{data}/{name} failed: {failed[data][name]}")
+                continue
             results[data][name] = {**record, "dir": str(run_dir(args, data, name))}
-    write_doc(args, results)
+    write_doc(args, results, failed)
     print(f"wrote {args.doc}")
+    if any(failed.values()):
+        sys.exit(f"genlab.bench: {sum(map(len, failed.values()))} run(s) failed, listed in {args.doc}; run the "
+                 f"same command again to retry them")
 
 
 if __name__ == "__main__":
