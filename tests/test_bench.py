@@ -24,7 +24,7 @@ def test_quick_bench_writes_the_page_and_resumes(tmp_path, monkeypatch):
     assert 0 <= last["cond_acc"]["train"]["joint"] <= 1  # conditional: accuracy measured (digits holds none out)
     assert last["peak_mib"] > 100 and last["train_seconds"] > 0 and record["sample_images_per_s"] > 0
     page = doc.read_text()
-    row = re.search(r"^\| cvae \| 4 \| [\d.]+ \| \d+ \| ([\d.]+) \|.* \| ([\d.]+) \| [\d.]+ \| \d+ \|$", page, re.MULTILINE)
+    row = re.search(r"^\| cvae(?: \(shared\))? \| 4 \| [\d.]+ \| \d+ \| ([\d.]+) \|.* \| ([\d.]+) \| [\d.]+ \| \d+ \|$", page, re.MULTILINE)
     assert row and float(row[1]) == pytest.approx(last["fid"], abs=0.05), page
     assert float(row[2]) == pytest.approx(last["cond_acc"]["train"]["joint"], abs=0.005)
     assert "--quick" in page and "## `digits`" in page
@@ -37,7 +37,7 @@ def test_quick_bench_writes_the_page_and_resumes(tmp_path, monkeypatch):
     monkeypatch.setattr("genlab.eval.evaluate_checkpoint", lambda *a, **k: pytest.fail("evaluated again"))
     doc.unlink()
     bench.main(argv)
-    assert re.search(r"^\| cvae \| 4 \|", doc.read_text(), re.MULTILINE)
+    assert re.search(r"^\| cvae(?: \(shared\))? \| 4 \|", doc.read_text(), re.MULTILINE)
 
 
 def test_bad_arguments_are_refused_in_one_line(capsys):

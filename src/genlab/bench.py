@@ -140,14 +140,11 @@ def sampling_rate(ckpt: Path, n: int) -> float:
 
 
 def datamodule_of(ckpt: Path):
-    from omegaconf import OmegaConf
+    """The run's data, as genlab.eval reads it from the run's config (allow-listed)."""
+    from genlab.eval import data_config
+    from genlab.utils.config import compose_config, make
 
-    from genlab.utils.config import make
-    from genlab.utils.trusted import check_targets
-
-    data = OmegaConf.load(ckpt.parent.parent / "config.yaml").data
-    check_targets({"data": data}, "the run's config")
-    return make(data)
+    return make(data_config(compose_config("eval", f"ckpt_path={ckpt.as_posix()}")))
 
 
 def measure(name: str, data: str, args, log) -> dict:
