@@ -63,7 +63,7 @@ def test_a_failed_run_is_listed_and_the_others_go_on(tmp_path, monkeypatch, caps
 
     def fail(cmd, log):
         calls.append(next(c for c in cmd if c.startswith("model=")))
-        raise RuntimeError(f"training failed (exit 1), see {log}:\nthe tail")
+        raise RuntimeError("training failed (exit 1): error: the last line\nthe tail")
 
     monkeypatch.setattr(bench, "train_segment", fail)
     doc = tmp_path / "benchmarks.md"
@@ -73,4 +73,32 @@ def test_a_failed_run_is_listed_and_the_others_go_on(tmp_path, monkeypatch, caps
     assert calls == ["model=gan", "model=vae"]  # the second ran after the first failed
     assert "2 run(s) failed" in str(exc.value.code)
     page = doc.read_text()
-    assert "Failed: `gan` (training failed (exit 1), see" in page and "Failed: `vae`" in page
+    assert "Failed: `gan` (training failed (exit 1): error: the last line; its log: " in page
+    assert "Failed: `vae`" in page
+
+
+def test_a_partial_page_says_what_is_missing_and_a_person_s_notes_survive_rewrites(tmp_path):
+    args = bench.parse(["--out", str(tmp_path / "runs"), "--doc", str(tmp_path / "benchmarks.md")])
+    point = {"step": 30, "train_seconds": 60.0, "peak_mib": 512.0, "fid": 12.0, "kid": 1.5, "precision": 0.5,
+             "recall": 0.25, "load": 0.1}
+    vae = {"batch_size": 64, "sample_images_per_s": 100.0, "points": [point], "dir": str(tmp_path / "none")}
+    bench.write_doc(args, {"shapes": {"vae": vae}, "digits": {}}, {}, ["digits/vae"])
+    page = (tmp_path / "benchmarks.md").read_text()
+    assert "**Partial: 1 run(s) not finished yet** (digits/vae)" in page
+    assert "## `shapes`" in page and "## `digits`" not in page  # nothing measured there yet: no empty table
+    assert (tmp_path / "benchmarks" / "fid_vs_time.png").stat().st_size > 1000
+
+    notes = "<!-- notes -->\nvae is best here because it is the only one.\n<!-- /notes -->\n"
+    (tmp_path / "benchmarks.md").write_text(page + notes)
+    bench.write_doc(args, {"shapes": {"vae": vae}, "digits": {"vae": vae}}, {})
+    page = (tmp_path / "benchmarks.md").read_text()
+    assert page.count(notes) == 1 and "Partial" not in page and "## `digits`" in page
+
+
+def test_a_failed_training_is_reported_by_its_own_error_sentence(tmp_path):
+    log = tmp_path / "gan.log"
+    with pytest.raises(RuntimeError) as exc:
+        bench.train_segment(["model=no_such_model", f"paths.output_dir={tmp_path / 'run'}"], log)
+    first = str(exc.value).splitlines()[0]
+    assert first == "training failed (exit 1): In 'train': Could not find 'model/no_such_model'", first
+    assert "no_such_model" in log.read_text()

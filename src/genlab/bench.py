@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -108,7 +109,11 @@ def train_segment(cmd: list[str], log: Path) -> float:
         proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         tail = log.read_text()[-2000:]
-        raise RuntimeError(f"training failed (exit {proc.returncode}), see {log}:\n{tail}")
+        lines = [line.strip() for line in tail.splitlines() if line.strip()] or [""]
+        # genlab's one-sentence errors, Hydra's composition errors, a traceback's last line
+        reason = next((line for line in reversed(lines) if line.startswith(("error:", "In '")) or "Error:" in line),
+                      lines[-1])
+        raise RuntimeError(f"training failed (exit {proc.returncode}): {reason}\n{tail}")
     return usage.ru_maxrss / 1024  # kB on Linux
 
 
@@ -253,9 +258,15 @@ def run_grid(run: str) -> Path | None:
     return samples[-1] if samples else None
 
 
-def write_doc(args, results: dict[str, dict], failed: dict[str, dict]) -> None:
+NOTES = re.compile(r"<!-- notes -->.*?<!-- /notes -->\n", re.DOTALL)
+
+
+def write_doc(args, results: dict[str, dict], failed: dict[str, dict], pending: list[str] = ()) -> None:
+    """The page from every result so far; `pending` (data/model names) marks it partial. A block between
+    `<!-- notes -->` and `<!-- /notes -->` in the page (a person's reading of the results) is kept."""
     doc = Path(args.doc)
     doc.parent.mkdir(parents=True, exist_ok=True)
+    notes = NOTES.search(doc.read_text()) if doc.exists() else None
     budget = "2 steps a point (--quick: a smoke run, the numbers mean nothing)" if args.quick else \
         f"{args.budget:g} minutes"
     command = (f"python -m genlab.bench --budget {args.budget:g} --points {args.points} --num-samples "
@@ -277,11 +288,18 @@ gives the protocol). The numbers are this machine's.
 - "(shared)": the machine's load over the last minute of a training segment exceeded its core count, so
   other work took CPU from it and its time-bound figures (steps, FID at the budget) are pessimistic
 """]
-    for data, models in results.items():
-        lines += [f"## `{data}`", "", *table(data, models), ""]
-        lines += [f"Failed: `{name}` ({why}; see `{run_dir(args, data, name)}.log`)\n"
+    if pending:
+        lines.append(f"**Partial: {len(pending)} run(s) not finished yet** ({', '.join(pending)}); the same command "
+                     f"continues where it stopped.\n")
+    if notes:
+        lines.append(notes[0])
+    measured = {data: models for data, models in results.items() if models}
+    for data in (d for d in results if d in measured or failed.get(d)):
+        lines += [f"## `{data}`", "", *table(data, measured.get(data, {})), ""]
+        lines += [f"Failed: `{name}` ({why}; its log: `{run_dir(args, data, name)}.log`)\n"
                   for name, why in failed.get(data, {}).items()]
-    lines += ["## Judge FID against training time", "", *figures(results, doc.parent / doc.stem, doc)]
+    if measured:
+        lines += ["## Judge FID against training time", "", *figures(measured, doc.parent / doc.stem, doc)]
     doc.write_text("\n".join(lines) + "\n")
 
 
@@ -298,15 +316,16 @@ def main(argv: list[str] | None = None) -> None:
     results: dict[str, dict] = {data: {} for data in args.data}
     failed: dict[str, dict] = {data: {} for data in args.data}
     with tqdm(todo, desc="genlab.bench", unit="model") as bar:
-        for data, name in bar:
+        for i, (data, name) in enumerate(bar):
             bar.set_postfix_str(f"{data}/{name}")
             try:
                 record = measure(name, data, args, bar.write)
+                results[data][name] = {**record, "dir": str(run_dir(args, data, name))}
             except (RuntimeError, GenlabError) as exc:  # one model's failure does not stop the others
                 failed[data][name] = str(exc).splitlines()[0]
                 bar.write(f"{data}/{name} failed: {failed[data][name]}")
-                continue
-            results[data][name] = {**record, "dir": str(run_dir(args, data, name))}
+            if i + 1 < len(todo):  # the page after every run: a benchmark stopped half-way shows what it measured
+                write_doc(args, results, failed, [f"{d}/{n}" for d, n in todo[i + 1:]])
     write_doc(args, results, failed)
     print(f"wrote {args.doc}")
     if any(failed.values()):
