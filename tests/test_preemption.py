@@ -41,11 +41,14 @@ def test_sigterm_saves_and_exits_cleanly_then_resumes(tmp_path, run_inproc):
     stdout, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 0, stderr[-2000:]
     assert "Preempted by SIGTERM" in stdout + stderr
+    # sampling the final grid would spend the scheduler's grace period: only the resumed run's end writes it
+    assert not (out / "samples" / "final.png").exists()
     step = torch.load(out / "checkpoints" / "last.ckpt", weights_only=True)["global_step"]
     assert 4 <= step < 100000
     r = run_inproc(*ARGS, f"trainer.max_steps={step + 3}", "ckpt_path=last", f"paths.output_dir={out}", cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-2000:]
     assert torch.load(out / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == step + 3
+    assert (out / "samples" / "final.png").exists()
 
 
 def fake_scontrol(tmp_path):

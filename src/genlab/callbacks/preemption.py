@@ -51,6 +51,9 @@ class Preemption(Callback):
         self.requeue = requeue
         self.received: int | None = None  # the signal to act on at the end of the current step
         self.interrupted = False  # True once a Ctrl-C (SIGINT) stops the run: the entry point exits 130
+        # True once SIGTERM/SIGUSR1 stops it: the scheduler kills the job after a short grace period and the
+        # run resumes later, so end-of-fit work (SampleGrid's final grid) is skipped
+        self.preempted = False
         self._previous: dict = {}
         self._pid: int | None = None
         self._rank_zero = True
@@ -101,6 +104,7 @@ class Preemption(Callback):
                            f"resume with ckpt_path=last")
             self.received = None
             return
+        self.preempted = True
         rank_zero_info(f"\nPreempted by {name} at step {trainer.global_step}: saved {saved}; "
                        f"resume with ckpt_path=last")
         job = os.environ.get("SLURM_JOB_ID")

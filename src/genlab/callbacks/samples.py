@@ -1,4 +1,5 @@
-"""Sample grids: a PNG under the run's samples/ at each validation and `final.png` at the end of fit."""
+"""Sample grids: a PNG under the run's samples/ at each validation and `final.png` at the end of fit
+(not after a preemption, which resumes later)."""
 
 from __future__ import annotations
 
@@ -77,4 +78,6 @@ class SampleGrid(Callback):
 
     @rank_zero_only
     def on_fit_end(self, trainer, pl_module) -> None:
+        if any(getattr(c, "preempted", False) for c in trainer.callbacks):
+            return  # the job is about to be killed; the resumed run writes the grid when it finishes
         self._write(trainer, pl_module, "final")
