@@ -152,6 +152,14 @@ def datamodule_of(ckpt: Path):
     return make(data_config(compose_config("eval", f"ckpt_path={ckpt.as_posix()}")))
 
 
+def finished(args, data: str, name: str) -> bool:
+    record_file = run_dir(args, data, name) / "bench.json"
+    if not record_file.exists():
+        return False
+    record = json.loads(record_file.read_text())
+    return len(record["points"]) >= args.points and "sample_images_per_s" in record
+
+
 def measure(name: str, data: str, args, log) -> dict:
     """Train `name` on `data` point by point (each point evaluated); returns its result record."""
     from omegaconf import OmegaConf
@@ -315,7 +323,12 @@ def main(argv: list[str] | None = None) -> None:
                 todo.insert(0, (data, "vqvae"))
     results: dict[str, dict] = {data: {} for data in args.data}
     failed: dict[str, dict] = {data: {} for data in args.data}
-    with tqdm(todo, desc="genlab.bench", unit="model") as bar:
+    # runs finished earlier are read first, so that the bar's rate and ETA count only the runs still to do
+    done = [(d, n) for d, n in todo if finished(args, d, n)]
+    for data, name in done:
+        results[data][name] = {**measure(name, data, args, print), "dir": str(run_dir(args, data, name))}
+    todo = [t for t in todo if t not in done]
+    with tqdm(todo, desc="genlab.bench", unit="model", initial=len(done), total=len(done) + len(todo)) as bar:
         for i, (data, name) in enumerate(bar):
             bar.set_postfix_str(f"{data}/{name}")
             try:
