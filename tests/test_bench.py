@@ -102,3 +102,12 @@ def test_a_failed_training_is_reported_by_its_own_error_sentence(tmp_path):
     first = str(exc.value).splitlines()[0]
     assert first == "training failed (exit 1): In 'train': Could not find 'model/no_such_model'", first
     assert "no_such_model" in log.read_text()
+
+
+def test_the_page_shows_samples_not_an_autoencoder_s_reconstructions(tmp_path):
+    samples = tmp_path / "samples"
+    samples.mkdir()
+    for i, name in enumerate(["step_0000002.png", "final.png", "final_reconstructions.png"]):
+        (samples / name).write_bytes(b"png")
+        os.utime(samples / name, (i, i))  # written in this order, as SampleGrid does
+    assert bench.run_grid(str(tmp_path)) == samples / "final.png"

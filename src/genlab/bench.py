@@ -247,22 +247,27 @@ def figures(results: dict[str, dict], folder: Path, doc: Path) -> list[str]:
     rel = folder.relative_to(doc.parent).as_posix()
     lines.append(f"![judge FID against training time]({rel}/fid_vs_time.png)\n")
     for data, models in ((d, m) for d, m in results.items() if m):
-        fig, axes = plt.subplots(1, len(models), figsize=(2.2 * len(models), 2.6), squeeze=False)
-        for ax, name in zip(axes[0], models):
+        cols = min(5, len(models))
+        rows = -(-len(models) // cols)
+        fig, axes = plt.subplots(rows, cols, figsize=(3 * cols, 3.3 * rows), squeeze=False)
+        for ax in axes.flat:
+            ax.axis("off")
+        for ax, name in zip(axes.flat, sorted(models, key=lambda n: models[n]["points"][-1]["fid"])):
             grid = run_grid(models[name]["dir"])
             if grid is not None:
                 ax.imshow(Image.open(grid))
-            ax.set_title(name, fontsize=8)
-            ax.axis("off")
+            ax.set_title(f"{name} (FID {models[name]['points'][-1]['fid']:.0f})", fontsize=10)
         fig.tight_layout()
-        fig.savefig(folder / f"samples_{data}.png", dpi=80)
+        fig.savefig(folder / f"samples_{data}.png", dpi=100)
         plt.close(fig)
         lines.append(f"### Samples on `{data}`\n\n![samples on {data}]({rel}/samples_{data}.png)\n")
     return lines
 
 
 def run_grid(run: str) -> Path | None:
-    samples = sorted((Path(run) / "samples").glob("*.png"), key=lambda p: p.stat().st_mtime)
+    """The run's last grid of samples (not of reconstructions, which autoencoders also write)."""
+    samples = sorted((p for p in (Path(run) / "samples").glob("*.png") if not p.stem.endswith("_reconstructions")),
+                     key=lambda p: p.stat().st_mtime)
     return samples[-1] if samples else None
 
 
