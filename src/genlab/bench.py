@@ -287,7 +287,9 @@ def write_doc(args, results: dict[str, dict], failed: dict[str, dict], pending: 
     lines = [f"""# Benchmarks
 
 Every family on the same data, budget and protocol, written by `python -m genlab.bench` (its docstring
-gives the protocol). The numbers are this machine's.
+gives the protocol). The numbers are this machine's: run the command below to measure yours (it resumes
+where it stopped, keeping every result in `runs/bench/`), or `python -m genlab.bench --quick --out /tmp/b
+--doc /tmp/b/benchmarks.md` for a two-minute smoke run.
 
 - Command: `{command}`
 - Machine: {machine()}
