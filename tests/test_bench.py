@@ -6,8 +6,13 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
+import torch
 
 from genlab import bench
 
@@ -111,3 +116,33 @@ def test_the_page_shows_samples_not_an_autoencoder_s_reconstructions(tmp_path):
         (samples / name).write_bytes(b"png")
         os.utime(samples / name, (i, i))  # written in this order, as SampleGrid does
     assert bench.run_grid(str(tmp_path)) == samples / "final.png"
+
+
+def test_stopping_the_benchmark_stops_its_training_run_with_a_checkpoint(tmp_path):
+    """`kill` of the benchmark reaches the training process it started (its own session, so a terminal's
+    Ctrl-C would not): the run saves last.ckpt, lets go of its folder, and the benchmark says how to go on."""
+    out = tmp_path / "runs"
+    script = f"""
+from genlab import bench
+from genlab.utils.config import quick_overrides
+
+def endless(name, data, args, out, point):  # a run that would not end by itself
+    return [*quick_overrides("model=vae"), "model=vae", "data=digits", "trainer.max_steps=1000000",
+            "trainer.val_check_interval=2", f"paths.output_dir={{out}}", "logger=none", "callbacks.progress_bar=null"]
+
+bench.overrides = endless
+bench.main(["--quick", "--data", "digits", "--models", "vae", "--out", {str(out)!r},
+            "--doc", {str(tmp_path / "benchmarks.md")!r}])
+"""
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    run = out / "digits" / "vae"
+    deadline = time.time() + 120
+    while not list((run / "samples").glob("step_*.png")) and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    assert proc.poll() is None, proc.communicate()[1][-2000:]
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 1 and "genlab.bench: stopped by SIGTERM; the same command continues" in stderr, stderr
+    assert "Preempted by SIGTERM" in (out / "digits" / "vae.log").read_text()
+    assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] >= 2
+    assert not (run / ".lock").exists()  # the training process has ended: a rerun can use the folder

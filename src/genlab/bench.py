@@ -22,8 +22,10 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -104,8 +106,15 @@ def run_dir(args, data: str, name: str) -> Path:
 def train_segment(cmd: list[str], log: Path) -> float:
     """Run `python -m genlab.train ...` to its next point; returns its peak resident memory in MiB."""
     with log.open("a") as f:
-        proc = subprocess.Popen([sys.executable, "-m", "genlab.train", *cmd], stdout=f, stderr=subprocess.STDOUT)
-        _, status, usage = os.wait4(proc.pid, 0)  # this child's own peak, not the largest of all children
+        # its own session: a Ctrl-C in the terminal reaches the benchmark only, which passes on one SIGTERM
+        proc = subprocess.Popen([sys.executable, "-m", "genlab.train", *cmd], stdout=f, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+        try:
+            _, status, usage = os.wait4(proc.pid, 0)  # this child's own peak, not the largest of all children
+        except BaseException:  # the benchmark was stopped: the run saves last.ckpt and stops (Preemption)
+            proc.send_signal(signal.SIGTERM)
+            proc.wait()
+            raise
         proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         tail = log.read_text()[-2000:]
@@ -319,9 +328,24 @@ where it stopped, keeping every result in `runs/bench/`), or `python -m genlab.b
 
 
 def main(argv: list[str] | None = None) -> None:
+    args = parse(argv)
+    if threading.current_thread() is not threading.main_thread():
+        return run(args)
+    # `kill` stops the benchmark as Ctrl-C does: the run in progress saves and stops too
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(
+        "genlab.bench: stopped by SIGTERM; the same command continues where it stopped"))
+    try:
+        run(args)
+    except KeyboardInterrupt:
+        print("genlab.bench: stopped by Ctrl-C; the same command continues where it stopped", file=sys.stderr)
+        sys.exit(130)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def run(args: argparse.Namespace) -> None:
     from tqdm import tqdm
 
-    args = parse(argv)
     todo = [(data, name) for data in args.data for name in args.models]
     if "dalle" in args.models:  # its tokenizer is the vqvae row's checkpoint
         todo = [(d, n) for d, n in todo if n != "dalle"] + [(d, "dalle") for d in args.data]
