@@ -32,8 +32,8 @@ class ConditionalDiffusion(Conditioned, Diffusion):
     averages_encoder = True
 
     def __init__(self, image_size: int = 32, channels: int = 3, unet: dict | None = None, train_steps: int = 1000,
-                 beta_schedule: str = "squaredcos_cap_v2", prediction: str = "epsilon", sampler: str = "ddim",
-                 sample_steps: int = 50, condition: str = "caption", text_encoder: dict | None = None,
+                 beta_schedule: str = "squaredcos_cap_v2", prediction: str = "epsilon", sampler: str = "dpm_solver",
+                 sample_steps: int = 20, condition: str = "caption", text_encoder: dict | None = None,
                  tokenizer: dict | None = None, num_classes: int = 0, caption_dropout: float = 0.1,
                  optimizer: dict | None = None, warmup_steps: int = 0, lr_decay: str = "none",
                  ema_decay: float = 0.999, compile: bool | str = False, channels_last: bool = False):
