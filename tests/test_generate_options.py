@@ -116,7 +116,7 @@ def test_sample_grid_passes_its_options(tmp_path):
 
     from genlab.callbacks import SampleGrid
 
-    trainer = SimpleNamespace(datamodule=None, loggers=[], global_step=0, sanity_checking=False)
+    trainer = SimpleNamespace(datamodule=None, loggers=[], callbacks=[], global_step=0, sanity_checking=False)
     model = Sampler()
     grid = SampleGrid(str(tmp_path), num_samples=4, seed=7, generate=OmegaConf.create({"top_k": 3, "temperature": None}))
     grid.on_fit_start(trainer, model)
