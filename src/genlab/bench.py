@@ -234,7 +234,8 @@ def table(data: str, results: dict) -> list[str]:
 
 
 def figures(results: dict[str, dict], folder: Path, doc: Path) -> list[str]:
-    """The FID-time curves (one panel per data set) and a grid of samples per family, as PNGs."""
+    """The FID-time curves (one panel per data set) and a grid of samples per family, as PNGs; every data set
+    in `results` has at least one result (write_doc passes only those)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -248,14 +249,13 @@ def figures(results: dict[str, dict], folder: Path, doc: Path) -> list[str]:
         for name, r in models.items():
             ax.plot([p["train_seconds"] / 60 for p in r["points"]], [p["fid"] for p in r["points"]], "o-", label=name)
         ax.set(title=data, xlabel="training minutes", ylabel="judge FID", yscale="log")
-    if any(results.values()):
-        axes[0][-1].legend(fontsize=7, loc="upper right")
+    axes[0][-1].legend(fontsize=7, loc="upper right")
     fig.tight_layout()
     fig.savefig(folder / "fid_vs_time.png", dpi=80)
     plt.close(fig)
     rel = folder.relative_to(doc.parent).as_posix()
     lines.append(f"![judge FID against training time]({rel}/fid_vs_time.png)\n")
-    for data, models in ((d, m) for d, m in results.items() if m):
+    for data, models in results.items():
         cols = min(5, len(models))
         rows = -(-len(models) // cols)
         fig, axes = plt.subplots(rows, cols, figsize=(3 * cols, 3.3 * rows), squeeze=False)
