@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -135,3 +136,24 @@ def test_loggers_without_images(make_cfg, tmp_path, logger):
         assert [int(r["step"]) for r in rows if r.get("train/d_loss")] == [0, 1]
     else:
         assert not metrics.exists()
+
+
+def test_csv_resume_touches_the_file_on_rank_zero_only(tmp_path, monkeypatch):
+    """On a DDP resume rank one read metrics.csv while rank zero rewrote it, and crashed (No such file)."""
+    from pytorch_lightning.utilities import rank_zero_only
+
+    old = "epoch,step,train/loss\n0,0,1.5\n"
+    (tmp_path / "logs").mkdir()
+    (tmp_path / "logs" / "metrics.csv").write_text(old)
+
+    def csv_logger():
+        return loggers.ResumableCSVLogger(save_dir=str(tmp_path), name="logs", version="")
+
+    monkeypatch.setattr(rank_zero_only, "rank", 1)
+    monkeypatch.setattr(Path, "read_text", lambda *a, **k: pytest.fail("rank one read metrics.csv"))
+    assert type(csv_logger().experiment).__name__ == "_DummyExperiment"
+    monkeypatch.undo()
+    monkeypatch.setattr(rank_zero_only, "rank", 0)
+    writer = csv_logger().experiment
+    assert writer.metrics_keys == ["epoch", "step", "train/loss"]
+    assert (tmp_path / "logs" / "metrics.csv").read_text() == old

@@ -10,6 +10,7 @@ import warnings
 from pathlib import Path
 
 from pytorch_lightning.loggers import CSVLogger, WandbLogger
+from pytorch_lightning.loggers.logger import rank_zero_experiment
 
 
 def _wandb_credentials() -> bool:
@@ -78,6 +79,7 @@ class ResumableCSVLogger(CSVLogger):
     """
 
     @property
+    @rank_zero_experiment  # other ranks must not read the file while rank zero rewrites it (a DDP resume race)
     def experiment(self):
         if self._experiment is not None:
             return self._experiment
