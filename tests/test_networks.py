@@ -169,7 +169,7 @@ def test_resume_overrides_choose_groups_before_values_as_hydra_does():
 
 def test_minibatch_spread_has_finite_second_derivatives_where_samples_almost_agree():
     """std's second derivative overflows where a group of samples almost agrees; WGAN-GP and R1 differentiate
-    the discriminator twice, so a mnist5k WGAN-GP run turned every weight NaN at step 1,286."""
+    the discriminator twice, so a mnist5k WGAN-GP run turned its generator NaN at step 1,286."""
     torch.manual_seed(0)
     h = torch.randn(8, 3, 4, 4)
     h[:, 0] = 1e-20 * torch.randn(8, 4, 4)  # one feature (nearly) the same in every sample

@@ -87,7 +87,7 @@ def batch_spread(h: torch.Tensor, group: int = 4) -> torch.Tensor:
     g = next((k for k in range(min(group, b), 1, -1) if b % k == 0), 1)  # group size dividing the batch
     if g == 1:
         return torch.zeros(b, 1, hh, ww, dtype=h.dtype, device=h.device)
-    # sqrt(var + eps), not std: std's second derivative is NaN where a group agrees exactly, and the gradient
+    # sqrt(var + eps), not std: std's second derivative overflows where a group almost agrees, and the gradient
     # penalties (WGAN-GP, R1) differentiate twice (a WGAN-GP run on mnist5k went NaN at step 1,286)
     var = h.view(g, -1, c, hh, ww).var(dim=0, unbiased=False)
     spread = (var + 1e-8).sqrt().mean(dim=[1, 2, 3])  # one value per group
