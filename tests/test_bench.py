@@ -28,8 +28,9 @@ def test_quick_bench_writes_the_page_and_resumes(tmp_path, monkeypatch):
     assert last["fid"] > 0 and 0 <= last["precision"] <= 1 and 0 <= last["recall"] <= 1
     assert 0 <= last["cond_acc"]["train"]["joint"] <= 1  # conditional: accuracy measured (digits holds none out)
     assert last["peak_mib"] > 100 and last["train_seconds"] > 0 and record["sample_images_per_s"] > 0
+    assert all(p["gflops"] > 0.1 for p in record["points"])  # the machine timed beside every segment
     page = doc.read_text()
-    row = re.search(r"^\| cvae(?: \(shared\))? \| 4 \| [\d.]+ \| \d+ \| ([\d.]+) \|.* \| ([\d.]+) \| [\d.]+ \| \d+ \|$", page, re.MULTILINE)
+    row = re.search(r"^\| cvae(?: \((?:shared|slow)\))* \| 4 \| [\d.]+ \| \d+ \| ([\d.]+) \|.* \| ([\d.]+) \| [\d.]+ \| \d+ \|$", page, re.MULTILINE)
     assert row and float(row[1]) == pytest.approx(last["fid"], abs=0.05), page
     assert float(row[2]) == pytest.approx(last["cond_acc"]["train"]["joint"], abs=0.005)
     assert "--quick" in page and "## `digits`" in page
@@ -42,7 +43,7 @@ def test_quick_bench_writes_the_page_and_resumes(tmp_path, monkeypatch):
     monkeypatch.setattr("genlab.eval.evaluate_checkpoint", lambda *a, **k: pytest.fail("evaluated again"))
     doc.unlink()
     bench.main(argv)
-    assert re.search(r"^\| cvae(?: \(shared\))? \| 4 \|", doc.read_text(), re.MULTILINE)
+    assert re.search(r"^\| cvae(?: \((?:shared|slow)\))* \| 4 \|", doc.read_text(), re.MULTILINE)
 
 
 def test_bad_arguments_are_refused_in_one_line(capsys):
@@ -61,6 +62,23 @@ def test_table_rows_give_rates_and_mark_runs_that_shared_the_machine():
     # sorted by FID; 30 steps x 64 images over 60 s = 32 images/s
     assert rows[2] == "| gan (shared) | 30 | 1.0 | 32 | 12.3 | 1.500 | 0.50 | 0.25 | - | 100 | 512 |"
     assert rows[3].startswith("| vae | 30 |")
+
+
+def test_runs_on_a_slower_machine_are_marked_against_the_median_speed():
+    def run(fid, *gflops):
+        points = [{"step": 30, "train_seconds": 60.0, "peak_mib": 512.0, "fid": fid, "kid": 1.0, "precision": 0.5,
+                   "recall": 0.5, "load": 0.1, **({"gflops": g} if g else {})} for g in gflops]
+        return {"batch_size": 64, "sample_images_per_s": 100.0, "points": points}
+
+    # the reference is the median of each run's slowest reading; an earlier run without one is not counted
+    results = {"shapes": {"gan": run(10, 200, 150), "vae": run(20, 205, 210), "ae": run(30, None)},
+               "digits": {"cvae": run(5, 190, 200)}}
+    assert bench.speeds(results) == [150, 205, None, 190]
+    assert bench.reference_speed(results) == 190
+    rows = bench.table("shapes", results["shapes"], bench.reference_speed(results))
+    # 150 < 0.85 x 190 = 161.5: gan's second segment ran on a slower machine; ae has no reading, so no mark
+    assert [r.split(" |")[0] for r in rows[2:]] == ["| gan (slow)", "| vae", "| ae"]
+    assert bench.reference_speed({"shapes": {"ae": run(30, None)}}) is None
 
 
 def test_a_failed_run_is_listed_and_the_others_go_on(tmp_path, monkeypatch, capsys):

@@ -11,8 +11,10 @@ to the next point), seed 0, the model's shipped config. At each point the last c
 with the data set's judge (`genlab.eval`: FID, KID, precision/recall on `--num-samples` generated images
 against as many training images; conditional accuracy on `--cond-samples` conditions of training examples
 and of held-out pairs). `dalle` is a prior over the `vqvae` row's tokenizer, so its training time is
-its own budget on top of that row's. Everything is kept in OUT; an interrupted benchmark resumes where it
-stopped, and `--doc` is rewritten from all results found there.
+its own budget on top of that row's. A fixed workload (float32 matrix products) is timed before and after
+every training segment, and a run whose machine measured slower than the benchmark's median is marked on
+the page, as is one that shared the CPU with other work. Everything is kept in OUT; an interrupted
+benchmark resumes where it stopped, and `--doc` is rewritten from all results found there.
 """
 
 from __future__ import annotations
@@ -126,6 +128,21 @@ def train_segment(cmd: list[str], log: Path) -> float:
     return usage.ru_maxrss / 1024  # kB on Linux
 
 
+def machine_speed(seconds: float = 1.0) -> float:
+    """GFLOP/s of float32 1024x1024 matrix products on torch's threads, timed beside every training segment:
+    a machine that slows (a neighbour on the host, throttling) shows on the page even when its load average,
+    which counts only this machine's processes, does not."""
+    import torch
+
+    a = torch.randn(1024, 1024, generator=torch.Generator().manual_seed(0))
+    a @ a  # warm-up
+    n, start = 0, time.perf_counter()
+    while (elapsed := time.perf_counter() - start) < seconds or n == 0:
+        a @ a
+        n += 1
+    return 2 * 1024 ** 3 * n / elapsed / 1e9
+
+
 def trained_state(ckpt: Path) -> tuple[int, float]:
     """The checkpoint's step and the training wall time Lightning's Timer counted (NaN without one)."""
     from genlab.load import read_checkpoint
@@ -184,8 +201,10 @@ def measure(name: str, data: str, args, log) -> dict:
         if not ckpt.exists() and out.exists():  # stopped before its first checkpoint: nothing to keep
             shutil.rmtree(out)
         out.mkdir(parents=True, exist_ok=True)
+        speed = machine_speed(0.1 if args.quick else 1.0)
         peak = train_segment(overrides(name, data, args, out, point), out.parent / f"{name}.log")
         load = os.getloadavg()[0]  # the last minute of training: above the core count, something shared the CPU
+        speed = min(speed, machine_speed(0.1 if args.quick else 1.0))  # before and after: the slower counts
         step, seconds = trained_state(ckpt)
         conditional = genlab.load(ckpt).conditional
         values = evaluate_checkpoint(ckpt, metrics=["fid", "kid", "pr"], num_samples=args.num_samples, split="train")
@@ -193,6 +212,7 @@ def measure(name: str, data: str, args, log) -> dict:
             values["cond_acc"] = evaluate_checkpoint(ckpt, metrics=["cond_acc"], num_samples=args.cond_samples,
                                                      split="train")["cond_acc"]
         record["points"].append({"step": step, "train_seconds": seconds, "peak_mib": peak, "load": load,
+                                 "gflops": speed,
                                  **{k: values[k] for k in ("fid", "kid", "precision", "recall") if k in values},
                                  **({"cond_acc": values["cond_acc"]} if conditional else {})})
         record["batch_size"] = int(OmegaConf.load(out / "config.yaml").data.batch_size)
@@ -216,7 +236,22 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores, {device}; torch {torch.__version__}, Python {platform.python_version()}"
 
 
-def table(data: str, results: dict) -> list[str]:
+def speeds(results: dict[str, dict]) -> list[float | None]:
+    """Each run's machine speed (its slowest reading), None for a run measured before the bench timed it."""
+    return [min((p["gflops"] for p in r["points"] if "gflops" in p), default=None)
+            for models in results.values() for r in models.values()]
+
+
+def reference_speed(results: dict[str, dict]) -> float | None:
+    """The median of the runs' machine speeds: what "(slow)" is measured against."""
+    known = sorted(s for s in speeds(results) if s is not None)
+    return known[len(known) // 2] if known else None
+
+
+SLOW = 0.85  # a run whose machine measured below this fraction of the reference speed is marked "(slow)"
+
+
+def table(data: str, results: dict, reference: float | None = None) -> list[str]:
     header = ("| model | steps | train min | train img/s | FID | KID | precision | recall "
               "| cond. acc. train / held-out | sample img/s | peak MiB |")
     rows = [header, "|" + " --- |" * 11]
@@ -227,7 +262,9 @@ def table(data: str, results: dict) -> list[str]:
         acc_text = " / ".join(f"{acc[s]['joint']:.2f}" for s in ("train", "heldout") if s in acc) if acc else "-"
         peak = max(q["peak_mib"] for q in r["points"])
         shared = max(q.get("load", 0) for q in r["points"]) > (os.cpu_count() or 1) + 0.5
-        rows.append(f"| {name}{' (shared)' if shared else ''} | {p['step']} | {p['train_seconds'] / 60:.1f} | {rate:.0f} | {p['fid']:.1f} | "
+        slow = reference is not None and min(q.get("gflops", reference) for q in r["points"]) < SLOW * reference
+        marks = "".join(mark for mark, on in ((" (shared)", shared), (" (slow)", slow)) if on)
+        rows.append(f"| {name}{marks} | {p['step']} | {p['train_seconds'] / 60:.1f} | {rate:.0f} | {p['fid']:.1f} | "
                     f"{p['kid']:.3f} | {p['precision']:.2f} | {p['recall']:.2f} | {acc_text} | "
                     f"{r['sample_images_per_s']:.0f} | {peak:.0f} |")
     return rows
@@ -291,6 +328,12 @@ def write_doc(args, results: dict[str, dict], failed: dict[str, dict], pending: 
     notes = NOTES.search(doc.read_text()) if doc.exists() else None
     budget = "2 steps a point (--quick: a smoke run, the numbers mean nothing)" if args.quick else \
         f"{args.budget:g} minutes"
+    reference = reference_speed(results)
+    speed = "not measured (results from before genlab.bench timed the machine)" if reference is None else (
+        f"median {reference:.0f} GFLOP/s; \"(slow)\": a run whose slower reading was under {SLOW:.0%} of that, so "
+        "the machine itself was slower while it trained and its time-bound figures are pessimistic")
+    if reference is not None and None in speeds(results):
+        speed += f" ({speeds(results).count(None)} run(s) measured before the bench timed the machine have no reading)"
     command = (f"python -m genlab.bench --budget {args.budget:g} --points {args.points} --num-samples "
                f"{args.num_samples}{' --quick' if args.quick else ''}")
     lines = [f"""# Benchmarks
@@ -311,6 +354,7 @@ where it stopped, keeping every result in `runs/bench/`), or `python -m genlab.b
 - `dalle` trains its prior over the `vqvae` row's tokenizer: add that row's minutes
 - "(shared)": the machine's load over the last minute of a training segment exceeded its core count, so
   other work took CPU from it and its time-bound figures (steps, FID at the budget) are pessimistic
+- Machine speed (float32 matrix products, timed before and after every training segment): {speed}
 """]
     if pending:
         lines.append(f"**Partial: {len(pending)} run(s) not finished yet** ({', '.join(pending)}); the same command "
@@ -319,7 +363,7 @@ where it stopped, keeping every result in `runs/bench/`), or `python -m genlab.b
         lines.append(notes[0])
     measured = {data: models for data, models in results.items() if models}
     for data in (d for d in results if d in measured or failed.get(d)):
-        lines += [f"## `{data}`", "", *table(data, measured.get(data, {})), ""]
+        lines += [f"## `{data}`", "", *table(data, measured.get(data, {}), reference), ""]
         lines += [f"Failed: `{name}` ({why}; its log: `{run_dir(args, data, name)}.log`)\n"
                   for name, why in failed.get(data, {}).items()]
     if measured:
