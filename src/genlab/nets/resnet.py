@@ -153,9 +153,7 @@ class Discriminator(nn.Module):
         h = self.blocks(x)
         if self.minibatch_std:
             h = self.spread_conv(F.relu(torch.cat([h, batch_spread(h)], dim=1)))
-        # leaky: a ReLU here let every channel of the last convolution go negative for good (no gradient then
-        # reaches D, whose logit stays constant): mnist5k's cgan, 1,000 steps, dead from a best FID of 11.5
-        phi = F.leaky_relu(h, 0.2).sum(dim=(2, 3))
+        phi = F.relu(h).sum(dim=(2, 3))
         logit = self.head(phi).flatten()
         if self.project is not None:
             logit = logit + (self.project(cond.to(phi.dtype)) * phi).sum(1)
