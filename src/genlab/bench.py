@@ -328,12 +328,11 @@ def write_doc(args, results: dict[str, dict], failed: dict[str, dict], pending: 
     notes = NOTES.search(doc.read_text()) if doc.exists() else None
     budget = "2 steps a point (--quick: a smoke run, the numbers mean nothing)" if args.quick else \
         f"{args.budget:g} minutes"
-    reference = reference_speed(results)
+    reference, unread = reference_speed(results), speeds(results).count(None)
     speed = "not measured (results from before genlab.bench timed the machine)" if reference is None else (
         f"median {reference:.0f} GFLOP/s; \"(slow)\": a run whose slower reading was under {SLOW:.0%} of that, so "
-        "the machine itself was slower while it trained and its time-bound figures are pessimistic")
-    if reference is not None and None in speeds(results):
-        speed += f" ({speeds(results).count(None)} run(s) measured before the bench timed the machine have no reading)"
+        "the machine itself was slower while it trained and its time-bound figures are pessimistic"
+        + (f" ({unread} run(s) measured before the bench timed the machine have no reading)" if unread else ""))
     command = (f"python -m genlab.bench --budget {args.budget:g} --points {args.points} --num-samples "
                f"{args.num_samples}{' --quick' if args.quick else ''}")
     lines = [f"""# Benchmarks
