@@ -30,18 +30,18 @@ CANDIDATES = {
 def alive_channels(ckpt: Path) -> tuple[int, int]:
     """Channels of D's spread convolution that fire (> 0) somewhere on 64 real training images."""
     import torch
-    import torch.nn.functional as F
 
     import genlab
     from genlab.bench import datamodule_of
-    from genlab.nets.dcgan import batch_spread
 
     model, batch = genlab.load(ckpt), datamodule_of(ckpt).sample_batch("train", 64)
-    disc = model.discriminator
+    seen = []
+    hook = model.discriminator.spread_conv.register_forward_hook(lambda module, args, out: seen.append(out))
+    model.train()  # the condition as training computes it
     with torch.no_grad():
-        h = disc.blocks(model._d_input(batch["image"]))
-        h = disc.spread_conv(F.relu(torch.cat([h, batch_spread(h)], 1)))
-    return int((h > 0).flatten(2).any(2).any(0).sum()), h.shape[1]
+        model.critic(batch["image"], model.training_condition(batch))
+    hook.remove()
+    return int((seen[0] > 0).flatten(2).any(2).any(0).sum()), seen[0].shape[1]
 
 
 def judged(run_dir: Path, every: int) -> dict[int, float]:
@@ -68,22 +68,25 @@ def main() -> None:
         if name in done or (args.only is not None and name not in args.only):
             continue
         run_dir = Path(args.out) / name
-        start = time.time()
         cmd = [sys.executable, "-m", "genlab.train", "model=cgan", "data=mnist5k", "callbacks=judge_fid",
                f"callbacks.model_checkpoint.every_n_train_steps={args.every}", f"trainer.max_steps={args.steps}",
                f"seed={args.seed}", f"paths.output_dir={run_dir}", "callbacks.progress_bar=null",
                "trainer.enable_model_summary=false", *extra]
-        if not (run_dir / "checkpoints" / "last.ckpt").exists():  # trained, then stopped before judging
+        wall = None  # trained before, stopped before judging: judged only
+        if not (run_dir / "checkpoints" / "last.ckpt").exists():
+            start = time.time()
             result = subprocess.run(cmd, capture_output=True, text=True)
             if result.returncode != 0:
                 sys.exit(f"{name} failed:\n{result.stderr[-2000:]}")
+            wall = time.time() - start
         alive, total = alive_channels(run_dir / "checkpoints" / "last.ckpt")
         row = {"name": name, "overrides": extra, "fid": judged(run_dir, args.every), "alive": alive, "channels": total,
-               "wall": time.time() - start}
+               "wall": wall}
         with results.open("a") as f:
             f.write(json.dumps(row) + "\n")
         curve = ", ".join(f"{step}: {fid:.1f}" for step, fid in row["fid"].items())
-        print(f"{name}: judge FID by step {curve}; D channels alive {alive}/{total}; {row['wall']:.0f} s", flush=True)
+        print(f"{name}: judge FID by step {curve}; D channels alive {alive}/{total}"
+              f"{'' if wall is None else f'; {wall:.0f} s'}", flush=True)
 
 
 if __name__ == "__main__":

@@ -201,10 +201,11 @@ def measure(name: str, data: str, args, log) -> dict:
         if not ckpt.exists() and out.exists():  # stopped before its first checkpoint: nothing to keep
             shutil.rmtree(out)
         out.mkdir(parents=True, exist_ok=True)
-        speed = machine_speed(0.1 if args.quick else 1.0)
+        timing = 0.1 if args.quick else 1.0
+        speed = machine_speed(timing)
         peak = train_segment(overrides(name, data, args, out, point), out.parent / f"{name}.log")
         load = os.getloadavg()[0]  # the last minute of training: above the core count, something shared the CPU
-        speed = min(speed, machine_speed(0.1 if args.quick else 1.0))  # before and after: the slower counts
+        speed = min(speed, machine_speed(timing))  # before and after: the slower counts
         step, seconds = trained_state(ckpt)
         conditional = genlab.load(ckpt).conditional
         values = evaluate_checkpoint(ckpt, metrics=["fid", "kid", "pr"], num_samples=args.num_samples, split="train")
@@ -236,10 +237,13 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores, {device}; torch {torch.__version__}, Python {platform.python_version()}"
 
 
+def run_speed(record: dict) -> float | None:
+    """A run's machine speed (its slowest reading), None for a run measured before the bench timed it."""
+    return min((p["gflops"] for p in record["points"] if "gflops" in p), default=None)
+
+
 def speeds(results: dict[str, dict]) -> list[float | None]:
-    """Each run's machine speed (its slowest reading), None for a run measured before the bench timed it."""
-    return [min((p["gflops"] for p in r["points"] if "gflops" in p), default=None)
-            for models in results.values() for r in models.values()]
+    return [run_speed(r) for models in results.values() for r in models.values()]
 
 
 def reference_speed(results: dict[str, dict]) -> float | None:
@@ -262,7 +266,7 @@ def table(data: str, results: dict, reference: float | None = None) -> list[str]
         acc_text = " / ".join(f"{acc[s]['joint']:.2f}" for s in ("train", "heldout") if s in acc) if acc else "-"
         peak = max(q["peak_mib"] for q in r["points"])
         shared = max(q.get("load", 0) for q in r["points"]) > (os.cpu_count() or 1) + 0.5
-        slow = reference is not None and min(q.get("gflops", reference) for q in r["points"]) < SLOW * reference
+        slow = reference is not None and (run_speed(r) or reference) < SLOW * reference
         marks = "".join(mark for mark, on in ((" (shared)", shared), (" (slow)", slow)) if on)
         rows.append(f"| {name}{marks} | {p['step']} | {p['train_seconds'] / 60:.1f} | {rate:.0f} | {p['fid']:.1f} | "
                     f"{p['kid']:.3f} | {p['precision']:.2f} | {p['recall']:.2f} | {acc_text} | "
