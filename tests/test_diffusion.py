@@ -69,9 +69,10 @@ def test_every_sampler_clips_its_clean_image_estimate_to_the_image_range(model, 
         (config.get("thresholding") and config.get("sample_max_value") == 1.0), dict(config)
 
 
-def test_the_default_sampler_is_dpm_solver_in_20_steps():
-    for hp in (Diffusion(16, 1, unet=UNET).hparams, genlab.utils.config.compose_train("model=cdiffusion").model):
-        assert (hp.sampler, hp.sample_steps) == ("dpm_solver", 20)
+def test_the_defaults_are_v_prediction_and_dpm_solver_in_20_steps():
+    for hp in (Diffusion(16, 1, unet=UNET).hparams, genlab.utils.config.compose_train("model=diffusion").model,
+               genlab.utils.config.compose_train("model=cdiffusion").model):
+        assert (hp.prediction, hp.sampler, hp.sample_steps) == ("v_prediction", "dpm_solver", 20)
 
 
 def sample_by_hand(m, labels: list, scale_rows) -> torch.Tensor:
@@ -141,6 +142,8 @@ def test_bad_generation_options_are_one_sentence(model, labelled):
         Diffusion(16, 1, unet=UNET, train_steps=10)
     with pytest.raises(ConfigError, match=r"^model.prediction='x0' must be 'epsilon' or 'v_prediction'$"):
         Diffusion(16, 1, unet=UNET, prediction="x0")
+    with pytest.raises(ConfigError, match=r"^model.min_snr_gamma=-1 must be a number >= 0"):
+        ConditionalDiffusion(16, 1, unet=UNET, condition="label", num_classes=3, min_snr_gamma=-1)
     with pytest.raises(ConfigError, match=r"^model.unet.attention=\[False\] must give one true/false per level"):
         Diffusion(16, 1, unet={"widths": [8, 16], "attention": [False]})
 
@@ -170,3 +173,24 @@ def test_v_prediction_trains_towards_the_velocity():
     m.unet.register_forward_hook(lambda mod, args, out: seen.setdefault("out", out))
     loss = m.loss({"image": x0}, torch.Generator().manual_seed(1))
     torch.testing.assert_close(loss, torch.nn.functional.mse_loss(seen["out"], expected))
+
+
+@pytest.mark.parametrize("prediction", ["epsilon", "v_prediction"])
+def test_min_snr_weighs_each_image_by_its_capped_signal_to_noise_ratio(prediction):
+    from diffusers.training_utils import compute_snr
+
+    torch.manual_seed(0)
+    gamma = 5.0
+    m = Diffusion(16, 1, unet=UNET, train_steps=20, prediction=prediction, min_snr_gamma=gamma)
+    x0, g = torch.rand(4, 1, 16, 16) * 2 - 1, torch.Generator().manual_seed(1)
+    noise, t = torch.randn(4, 1, 16, 16, generator=g), torch.randint(0, 20, (4,), generator=g)
+    target = noise if prediction == "epsilon" else m.noise_schedule.get_velocity(x0, noise, t)
+    seen = {}
+    m.unet.register_forward_hook(lambda mod, args, out: seen.setdefault("out", out))
+    loss = m.loss({"image": x0}, torch.Generator().manual_seed(1))
+    snr = compute_snr(m.noise_schedule, t)  # diffusers' own, as its training scripts weigh with it
+    weights = torch.minimum(snr, torch.full_like(snr, gamma)) / (snr if prediction == "epsilon" else snr + 1)
+    assert weights.min() < 0.99 * weights.max()  # the draw has timesteps on both sides of the cap
+    per_image = ((seen["out"] - target) ** 2).mean(dim=(1, 2, 3))
+    torch.testing.assert_close(loss, (per_image * weights).mean())
+    assert not torch.allclose(loss, per_image.mean())

@@ -32,11 +32,12 @@ class ConditionalDiffusion(Conditioned, Diffusion):
     averages_encoder = True
 
     def __init__(self, image_size: int = 32, channels: int = 3, unet: dict | None = None, train_steps: int = 1000,
-                 beta_schedule: str = "squaredcos_cap_v2", prediction: str = "epsilon", sampler: str = "dpm_solver",
+                 beta_schedule: str = "squaredcos_cap_v2", prediction: str = "v_prediction", sampler: str = "dpm_solver",
                  sample_steps: int = 20, condition: str = "caption", text_encoder: dict | None = None,
                  tokenizer: dict | None = None, num_classes: int = 0, caption_dropout: float = 0.1,
                  optimizer: dict | None = None, warmup_steps: int = 0, lr_decay: str = "none",
-                 ema_decay: float = 0.999, compile: bool | str = False, channels_last: bool = False):
+                 ema_decay: float = 0.999, compile: bool | str = False, channels_last: bool = False,
+                 min_snr_gamma: float = 0.0):
         text_encoder = dict(text_encoder or TEXT_ENCODER)
         check_condition_settings(condition, text_encoder, num_classes)
         if not 0.0 <= caption_dropout < 1.0:
@@ -44,7 +45,7 @@ class ConditionalDiffusion(Conditioned, Diffusion):
         # the hyperparameters record this frame's values (Lightning reads every __init__ frame of the chain)
         unet, optimizer = with_defaults(unet, UNET), optimizer or ADAMW
         super().__init__(image_size, channels, unet, train_steps, beta_schedule, prediction, sampler, sample_steps,
-                         optimizer, warmup_steps, lr_decay, ema_decay, compile, channels_last)
+                         optimizer, warmup_steps, lr_decay, ema_decay, compile, channels_last, min_snr_gamma)
         self.build_condition_encoder()
 
     def unet_inputs(self) -> dict:

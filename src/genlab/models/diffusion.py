@@ -1,7 +1,7 @@
 """`diffusion`: a denoising diffusion model (Ho et al., 2020) on diffusers' U-Net and noise schedulers.
 
 Training: a random timestep t per image, the image noised to x_t by the training scheduler (DDPM's forward
-process), and the U-Net trained to predict the noise (or v, Salimans and Ho, 2022) with a mean squared
+process), and the U-Net trained to predict v (Salimans and Ho, 2022; or the noise) with a mean squared
 error. Sampling: any diffusers scheduler of `SAMPLERS`, chosen when generating (`generate.sampler=ddim
 generate.steps=50`), built from the training scheduler's configuration so that it denoises the same
 process; from the EMA weights. The same seed gives the same images: the starting noise and every
@@ -44,7 +44,8 @@ class Diffusion(GenerativeModel):
             layers_per_block); a node without a `_target_` changes settings of the default.
         train_steps: the diffusion process's number of timesteps. beta_schedule: its noise schedule
             ("squaredcos_cap_v2" is the cosine schedule of Nichol and Dhariwal, 2021). prediction: what the
-            U-Net predicts, "epsilon" (the noise) or "v_prediction".
+            U-Net predicts, "epsilon" (the noise) or "v_prediction". min_snr_gamma: the loss weighting of
+            Min-SNR-gamma (Hang et al., 2023) with this cap (5 in the paper); 0 weighs every timestep alike.
         sampler, sample_steps: `generate`'s defaults (a name of SAMPLERS; its number of denoising steps).
         optimizer, warmup_steps, lr_decay: training. ema_decay: EMA of the U-Net used by `generate` (0: off).
     """
@@ -52,10 +53,10 @@ class Diffusion(GenerativeModel):
     optimizer_settings = ("optimizer",)
 
     def __init__(self, image_size: int = 32, channels: int = 3, unet: dict | None = None, train_steps: int = 1000,
-                 beta_schedule: str = "squaredcos_cap_v2", prediction: str = "epsilon", sampler: str = "dpm_solver",
+                 beta_schedule: str = "squaredcos_cap_v2", prediction: str = "v_prediction", sampler: str = "dpm_solver",
                  sample_steps: int = 20, optimizer: dict | None = None, warmup_steps: int = 0,
                  lr_decay: str = "none", ema_decay: float = 0.999,
-                 compile: bool | str = False, channels_last: bool = False):
+                 compile: bool | str = False, channels_last: bool = False, min_snr_gamma: float = 0.0):
         super().__init__(image_size, channels)
         unet = with_defaults(unet, UNET)
         if beta_schedule not in BETA_SCHEDULES:
@@ -110,9 +111,18 @@ class Diffusion(GenerativeModel):
         t = shard(lambda m: torch.randint(0, self.hparams.train_steps, (m,), generator=generator), n).to(x0.device)
         schedule = self.noise_schedule
         noisy = schedule.add_noise(x0, noise, t)
-        target = noise if self.hparams.prediction == "epsilon" else schedule.get_velocity(x0, noise, t)
+        epsilon = self.hparams.prediction == "epsilon"
+        target = noise if epsilon else schedule.get_velocity(x0, noise, t)
         prediction = self.unet(noisy, t, **self.condition_inputs(batch))
-        return F.mse_loss(prediction.float(), target.float())  # fp32 under bf16
+        errors = F.mse_loss(prediction.float(), target.float(), reduction="none").flatten(1).mean(1)  # fp32 under bf16
+        gamma = self.hparams.min_snr_gamma
+        if gamma:
+            # Min-SNR-gamma (Hang et al., 2023): as if every target were the clean image, weighted by its
+            # signal-to-noise ratio capped at gamma, so the nearly clean timesteps stop dominating the gradient
+            signal = schedule.alphas_cumprod.to(x0.device)[t].float()
+            snr = signal / (1 - signal)
+            errors = errors * snr.clamp(max=gamma) / (snr if epsilon else snr + 1)
+        return errors.mean()
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         loss = self.loss(batch)

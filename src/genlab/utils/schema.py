@@ -101,6 +101,7 @@ MODEL = {
     "warmup_steps": Int(0),
     "beta": Float(0.0),
     "r1_gamma": Float(0.0),
+    "min_snr_gamma": Float(0.0),
     "gp_weight": Float(0.0),
     "truncation": Float(0.0, null=True),
     "num_classes": Int(0, 1_000_000),
