@@ -91,7 +91,7 @@ def main() -> None:
         ckpt, wall = trained("cdiffusion", ["model=cdiffusion"], "shapes", args)
         for scale in args.scales:
             m = evaluate(ckpt, f"scale{scale:g}", [f"generate.guidance_scale={scale}"], "[fid,cond_acc]", "val", args)
-            rows.append({"data": "shapes", "model": "cdiffusion", "sampler": f"ddim:50 scale {scale:g}", "wall": wall,
+            rows.append({"data": "shapes", "model": "cdiffusion", "sampler": f"default, scale {scale:g}", "wall": wall,
                          **m})
             print(json.dumps(rows[-1]), flush=True)
     with (Path(args.out) / "results.jsonl").open("a") as f:
