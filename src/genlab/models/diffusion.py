@@ -117,11 +117,12 @@ class Diffusion(GenerativeModel):
         errors = F.mse_loss(prediction.float(), target.float(), reduction="none").flatten(1).mean(1)  # fp32 under bf16
         gamma = self.hparams.min_snr_gamma
         if gamma:
-            # Min-SNR-gamma (Hang et al., 2023): as if every target were the clean image, weighted by its
-            # signal-to-noise ratio capped at gamma, so the nearly clean timesteps stop dominating the gradient
+            # Min-SNR-gamma (Hang et al., 2023) weighs the clean image's error by min(SNR, gamma), so that nearly
+            # clean timesteps stop dominating the gradient; in this target's units that is min(SNR, gamma) / SNR
+            # for the noise (written so that SNR 0 gives 1) and min(SNR, gamma) / (SNR + 1) for v
             signal = schedule.alphas_cumprod.to(x0.device)[t].float()
             snr = signal / (1 - signal)
-            errors = errors * snr.clamp(max=gamma) / (snr if epsilon else snr + 1)
+            errors = errors * ((gamma / snr).clamp(max=1) if epsilon else snr.clamp(max=gamma) / (snr + 1))
         return errors.mean()
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
