@@ -119,7 +119,8 @@ class Diffusion(GenerativeModel):
         if gamma:
             # Min-SNR-gamma (Hang et al., 2023) weighs the clean image's error by min(SNR, gamma), so that nearly
             # clean timesteps stop dominating the gradient; in this target's units that is min(SNR, gamma) / SNR
-            # for the noise (written so that SNR 0 gives 1) and min(SNR, gamma) / (SNR + 1) for v
+            # for the noise (written so that SNR 0 gives 1) and min(SNR, gamma) / (SNR + 1) for v. The SNR is
+            # read off the schedule here: diffusers' compute_snr (the test's reference) costs seconds of imports
             signal = schedule.alphas_cumprod.to(x0.device)[t].float()
             snr = signal / (1 - signal)
             errors = errors * ((gamma / snr).clamp(max=1) if epsilon else snr.clamp(max=gamma) / (snr + 1))
